@@ -1,0 +1,83 @@
+/**
+ * Postgres tables (Drizzle). `drizzle-kit generate` turns changes here into SQL in `drizzle/`.
+ *
+ * processed_events is the Charter C dedup table: its key is (subscriber_name, stream_message_id);
+ * event_id is only an audit column, since a producer retry makes a new id while a Redis
+ * redelivery keeps the stream id.
+ */
+import { sql } from "drizzle-orm";
+import { bigserial, boolean, index, integer, jsonb, pgTable, text, timestamp, unique, varchar } from "drizzle-orm/pg-core";
+
+export const subscribers = pgTable("subscribers", {
+  name: varchar("name", { length: 63 }).primaryKey(),
+  url: text("url").notNull(),
+  eventTypes: text("event_types").array().notNull(),
+  description: text("description"),
+  /** `whsec_…`, or `enc:v1:…` when BRAIN_SECRET_KEY encrypts secrets at rest. */
+  secret: text("secret").notNull(),
+  /** The secret before the last rotation; it keeps signing alongside until previousSecretExpiresAt. */
+  previousSecret: text("previous_secret"),
+  previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true }),
+  enabled: boolean("enabled").notNull().default(true),
+  maxAttempts: integer("max_attempts").notNull().default(8),
+  timeoutMs: integer("timeout_ms").notNull().default(10_000),
+  maxInFlight: integer("max_in_flight").notNull().default(32),
+  headers: jsonb("headers").$type<Record<string, string>>().notNull().default({}),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const processedEvents = pgTable(
+  "processed_events",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    subscriberName: varchar("subscriber_name", { length: 255 })
+      .notNull()
+      .references(() => subscribers.name, { onDelete: "cascade" }),
+    streamMessageId: varchar("stream_message_id", { length: 50 }).notNull(),
+    eventId: varchar("event_id", { length: 64 }),
+    outcome: text("outcome", { enum: ["delivered", "dead_lettered"] }).notNull(),
+    processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [unique("processed_events_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId)],
+);
+
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    subscriberName: varchar("subscriber_name", { length: 255 })
+      .notNull()
+      .references(() => subscribers.name, { onDelete: "cascade" }),
+    streamMessageId: varchar("stream_message_id", { length: 50 }).notNull(),
+    eventId: varchar("event_id", { length: 64 }),
+    reason: text("reason", { enum: ["permanent_status", "gone", "max_attempts_exceeded", "ssrf_blocked", "trimmed"] }).notNull(),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    attempts: integer("attempts").notNull(),
+    /** The envelope JSON as stored in the stream; null when it was trimmed before delivery. */
+    event: text("event"),
+    failedAt: timestamp("failed_at", { withTimezone: true }).notNull().defaultNow(),
+    resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+  },
+  (t) => [unique("dead_letters_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId)],
+);
+
+export const deliveryAttempts = pgTable(
+  "delivery_attempts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    subscriberName: varchar("subscriber_name", { length: 255 })
+      .notNull()
+      .references(() => subscribers.name, { onDelete: "cascade" }),
+    streamMessageId: varchar("stream_message_id", { length: 50 }).notNull(),
+    eventId: varchar("event_id", { length: 64 }),
+    attempt: integer("attempt").notNull(),
+    statusCode: integer("status_code"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    outcome: text("outcome", { enum: ["delivered", "retry", "dead_lettered"] }).notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().default(sql`now()`),
+  },
+  (t) => [index("delivery_attempts_subscriber_at_idx").on(t.subscriberName, t.at.desc()), index("delivery_attempts_at_idx").on(t.at)],
+);

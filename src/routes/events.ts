@@ -1,0 +1,108 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { ingestBatch, ingestOne } from "../ingest.js";
+import { errors } from "../errors.js";
+import { errorResponses, ref, StreamId } from "../schemas/common.js";
+import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
+import { decodeEntry } from "../stream/codec.js";
+
+const security = [{ bearerAuth: [] }];
+
+const IdempotencyHeaders = Type.Object({
+  "idempotency-key": Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$", description: "replays the original result for 24 h" }),
+  ),
+});
+
+/** POST /v1/events, POST /v1/events/batch and GET /v1/events. */
+const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const limits = { maxEnvelopeBytes: app.config.maxEnvelopeBytes, maxBatch: app.config.maxBatch };
+
+  app.post(
+    "/events",
+    {
+      config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
+      schema: {
+        tags: ["events"],
+        summary: "Publish one event",
+        description:
+          "Validates one envelope and appends it to the stream; 202 once Redis acknowledged the append. " +
+          "With an Idempotency-Key header (or, failing that, a body id) accepted in the last 24 h the original result is " +
+          "answered 200 with `Idempotent-Replayed: true` and nothing is appended; the same key with another body is 422.",
+        security,
+        headers: IdempotencyHeaders,
+        body: envelopeRef,
+        response: { 202: ref(Accepted), 200: ref(Accepted), ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const r = await ingestOne(app.publisher, request.body, request.headers["idempotency-key"], limits);
+      if (r.replayed) reply.code(200).header("idempotent-replayed", "true");
+      else reply.code(202);
+      return { id: r.eventId, stream_message_id: r.streamMessageId };
+    },
+  );
+
+  app.post(
+    "/events/batch",
+    {
+      config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
+      schema: {
+        tags: ["events"],
+        summary: "Publish a batch of events",
+        description:
+          "Validates every envelope first: any invalid one answers 400 with `details[].path` such as `/events/3/meta` and " +
+          "nothing is written. Otherwise all are appended atomically, in order. An event whose id was accepted in the last 24 h " +
+          "is not appended again; its result carries the original stream id and `replayed: true`.",
+        security,
+        body: ref(BatchRequest),
+        response: { 202: ref(BatchAccepted), ...errorResponses(400, 401, 403, 413, 415, 503) },
+      },
+    },
+    async (request, reply) => {
+      const results = await ingestBatch(app.publisher, request.body.events, limits);
+      reply.code(202);
+      return {
+        results: results.map((r) =>
+          r.replayed
+            ? { id: r.eventId, stream_message_id: r.streamMessageId, replayed: true }
+            : { id: r.eventId, stream_message_id: r.streamMessageId },
+        ),
+      };
+    },
+  );
+
+  app.get(
+    "/events",
+    {
+      config: { scope: "admin" },
+      schema: {
+        tags: ["events"],
+        summary: "Browse the stream",
+        description: "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta.",
+        security,
+        querystring: Type.Object({
+          after: Type.Optional(StreamId),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        }),
+        response: { 200: ref(EventPage), ...errorResponses(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
+      const { after, limit = 100 } = request.query;
+      let entries: [string, string[]][];
+      try {
+        entries = (await app.redis.xrange(app.keys.stream, after === undefined ? "-" : `(${after}`, "+", "COUNT", limit)) as [string, string[]][];
+      } catch (cause) {
+        throw new errors.StreamUnavailable({ cause });
+      }
+      const events = entries.flatMap(([id, fields]) => {
+        const d = decodeEntry(id, fields);
+        return d ? [{ stream_message_id: id, event: d.event }] : [];
+      });
+      return { events, next: entries.length > 0 ? entries[entries.length - 1]![0] : null };
+    },
+  );
+};
+
+export default eventRoutes;

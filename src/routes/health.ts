@@ -1,0 +1,55 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+
+const Check = Type.Union([Type.Literal("up"), Type.Literal("down")]);
+const Readiness = Type.Object({ status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]), checks: Type.Object({ redis: Check, postgres: Check }) });
+
+const PROBE_TIMEOUT_MS = 2000;
+
+/** Resolves true when `probe` succeeds within the timeout. */
+async function within(probe: () => Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([probe().then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    "/health/live",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "Liveness",
+        description: "200 while the process serves HTTP, whatever the state of Redis and Postgres.",
+        response: { 200: Type.Object({ status: Type.Literal("ok") }) },
+      },
+    },
+    async () => ({ status: "ok" as const }),
+  );
+
+  app.get(
+    "/health/ready",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "Readiness",
+        description: "200 when Redis and Postgres both answer; 503 with the failing check otherwise.",
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (_request, reply) => {
+      const [redis, postgres] = await Promise.all([within(() => app.redis.ping()), within(() => app.sql`select 1`)]);
+      const ready = redis && postgres;
+      reply.code(ready ? 200 : 503);
+      return { status: ready ? ("ready" as const) : ("not_ready" as const), checks: { redis: redis ? ("up" as const) : ("down" as const), postgres: postgres ? ("up" as const) : ("down" as const) } };
+    },
+  );
+};
+
+export default healthRoutes;

@@ -1,0 +1,33 @@
+import { Type, type Static, type TSchema } from "typebox";
+
+/** The shared error body; registered once so every route's error responses `$ref` it. */
+export const ErrorBody = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String({ description: "stable machine-readable code, e.g. INVALID_ENVELOPE" }),
+    error: Type.String({ description: "HTTP status text" }),
+    message: Type.String(),
+    details: Type.Optional(
+      Type.Array(Type.Object({ path: Type.String({ description: "JSON pointer into the request" }), message: Type.String() })),
+    ),
+  },
+  { $id: "ErrorBody", description: "Every error has this shape." },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** A `$ref` to a registered component that keeps its static type (NOTES §5). */
+export function ref<T extends TSchema>(schema: T) {
+  const id = (schema as { $id?: string }).$id;
+  if (id === undefined) throw new Error("ref() needs a schema with an $id");
+  return Type.Unsafe<Static<T>>(Type.Ref(id));
+}
+
+const errorRef = ref(ErrorBody);
+
+/** Error responses for the given status codes, each a `$ref` to ErrorBody. */
+export function errorResponses(...codes: number[]): Record<number, typeof errorRef> {
+  return Object.fromEntries(codes.map((c) => [c, errorRef]));
+}
+
+/** A Redis stream id such as `1732640000000-0`. */
+export const StreamId = Type.String({ pattern: "^[0-9]{1,20}-[0-9]{1,20}$", maxLength: 50, examples: ["1732640000000-0"] });
