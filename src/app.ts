@@ -15,11 +15,13 @@ import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
 import { ErrorBody } from "./schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { installValidators } from "./validation.js";
 
 declare module "fastify" {
   interface FastifyInstance {
     config: Config;
+    metrics: Metrics;
   }
   interface FastifyContextConfig {
     /** The error code of a schema validation failure on this route (default INVALID_REQUEST). */
@@ -109,10 +111,12 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
 export async function build(config: Config, logger?: boolean | object): Promise<FastifyInstance> {
   const app = createFastify(config, logger) as unknown as FastifyInstance;
   app.decorate("config", config);
+  app.decorate("metrics", createMetrics());
   try {
     await app.register(redisPlugin, { config });
     await app.register(dbPlugin, { config });
     await registerHttp(app);
+    // Delivery (role all|dispatcher) registers here.
     await app.ready();
   } catch (err) {
     await app.close().catch(() => {});
