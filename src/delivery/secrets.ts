@@ -1,0 +1,81 @@
+/**
+ * Webhook signing secrets: generation, validation, and encryption at rest.
+ *
+ * A secret is `whsec_<base64 of N random bytes>` (Standard Webhooks; SPEC §4 allows N = 24–64).
+ * When BRAIN_SECRET_KEY is set, the subscribers table stores `enc:v1:<iv>:<tag>:<ciphertext>`
+ * (base64url parts): AES-256-GCM under a key derived from BRAIN_SECRET_KEY with HKDF-SHA256, so
+ * a database dump alone does not let anyone forge signatures. Without the key, secrets are stored
+ * as they are. Secrets must never reach a log line: callers keep them out of log objects.
+ */
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+
+const PREFIX = "whsec_";
+const SEALED_PREFIX = "enc:v1:";
+const SECRET_BYTES = 32;
+const MIN_BYTES = 24;
+const MAX_BYTES = 64;
+/** Fixed HKDF salt and info: they bind the derived key to this one use of BRAIN_SECRET_KEY. */
+const HKDF_SALT = "brain-event-gateway";
+const HKDF_INFO = "subscriber-secret:v1";
+
+/** A fresh `whsec_` secret of 32 random bytes. */
+export function generateSecret(): string {
+  return PREFIX + randomBytes(SECRET_BYTES).toString("base64");
+}
+
+/** True when `secret` is `whsec_` followed by canonical base64 of 24–64 bytes. */
+export function isValidSecret(secret: string): boolean {
+  if (!secret.startsWith(PREFIX)) return false;
+  const b64 = secret.slice(PREFIX.length);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return false;
+  const bytes = Buffer.from(b64, "base64");
+  // Re-encoding catches non-canonical padding bits that Buffer would silently drop.
+  return bytes.length >= MIN_BYTES && bytes.length <= MAX_BYTES && bytes.toString("base64") === b64;
+}
+
+// The derived key is cached per BRAIN_SECRET_KEY value: HKDF per row would be wasted work.
+const derived = new Map<string, Buffer>();
+function aesKey(secretKey: string): Buffer {
+  let key = derived.get(secretKey);
+  if (!key) {
+    key = Buffer.from(hkdfSync("sha256", secretKey, HKDF_SALT, HKDF_INFO, 32));
+    derived.set(secretKey, key);
+  }
+  return key;
+}
+
+/** The value to store for `secret`: encrypted when a key is configured, the secret itself otherwise. */
+export function sealSecret(secret: string, secretKey: string | null): string {
+  if (secretKey === null) return secret;
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", aesKey(secretKey), iv);
+  const ciphertext = Buffer.concat([cipher.update(secret, "utf8"), cipher.final()]);
+  const tag = cipher.getAuthTag();
+  return `${SEALED_PREFIX}${iv.toString("base64url")}:${tag.toString("base64url")}:${ciphertext.toString("base64url")}`;
+}
+
+/** True when a stored value is encrypted. */
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(SEALED_PREFIX);
+}
+
+/**
+ * The plain secret of a stored value. A plain stored value (written before a key was configured)
+ * is returned as is, so turning encryption on needs no migration; an encrypted value without the
+ * key, or with the wrong key, throws an error that says so (never the value itself).
+ */
+export function openSecret(stored: string, secretKey: string | null): string {
+  if (!isSealed(stored)) return stored;
+  if (secretKey === null) {
+    throw new Error("a subscriber secret is encrypted at rest but BRAIN_SECRET_KEY is not set: set it to the key it was sealed with");
+  }
+  const [iv, tag, ciphertext] = stored.slice(SEALED_PREFIX.length).split(":");
+  if (iv === undefined || tag === undefined || ciphertext === undefined) throw new Error("a stored subscriber secret is malformed");
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", aesKey(secretKey), Buffer.from(iv, "base64url"));
+    decipher.setAuthTag(Buffer.from(tag, "base64url"));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
+  } catch {
+    throw new Error("a subscriber secret cannot be decrypted: BRAIN_SECRET_KEY differs from the key it was sealed with");
+  }
+}

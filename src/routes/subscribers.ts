@@ -1,0 +1,184 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { errorResponses, ref } from "../schemas/common.js";
+import {
+  CreatedSubscriber,
+  CreateSubscriber,
+  DeadLetterList,
+  DeliveryList,
+  RotatedSecret,
+  Subscriber,
+  SubscriberList,
+  SubscriberName,
+  UpdateSubscriber,
+} from "../schemas/subscriber.js";
+import { createSubscriber, deleteSubscriber, getSubscriber, listSubscribers, rotateSecret, updateSubscriber, type AdminContext } from "../subscriber-admin.js";
+import { listDeadLetters, listDeliveries } from "../subscriber-logs.js";
+
+const security = [{ bearerAuth: [] }];
+const tags = ["subscribers"];
+const config = { scope: "admin" as const };
+const Params = Type.Object({ name: SubscriberName });
+const Limit = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) });
+
+/** The subscriber API (SPEC §3), admin scope. Redeliver lives with the dispatcher's routes. */
+const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  let context: AdminContext | undefined;
+  // Built on first use: the OpenAPI generator registers these routes without Redis or Postgres.
+  const ctx = (): AdminContext =>
+    (context ??= {
+      db: app.db,
+      redis: app.redis,
+      stream: app.keys.stream,
+      changedChannel: app.keys.subscribersChanged,
+      config: app.config,
+      onNotifyError: (err) => app.log.warn({ err: err.message }, "subscriber change not published; dispatchers pick it up on their next poll"),
+    });
+
+  app.post(
+    "/subscribers",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Register a webhook subscriber",
+        description:
+          "Creates the subscriber and its consumer group at `start_from`. The answer carries the signing `secret`: it is shown " +
+          "only here and on rotation. URLs resolving to private, loopback or link-local addresses are refused (400 URL_NOT_ALLOWED) " +
+          "unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true. A name already taken is 409.",
+        body: ref(CreateSubscriber),
+        response: { 201: ref(CreatedSubscriber), ...errorResponses(400, 401, 403, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const created = await createSubscriber(ctx(), request.body);
+      reply.code(201).header("location", `/v1/subscribers/${created.name}`);
+      return created;
+    },
+  );
+
+  app.get(
+    "/subscribers",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "List subscribers",
+        description: "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and dead-lettered counts). Secrets are never shown.",
+        response: { 200: ref(SubscriberList), ...errorResponses(401, 403, 503) },
+      },
+    },
+    async () => ({ subscribers: await listSubscribers(ctx()) }),
+  );
+
+  app.get(
+    "/subscribers/:name",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Get a subscriber",
+        description: "One subscriber with live stats. The secret is never shown.",
+        params: Params,
+        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => getSubscriber(ctx(), request.params.name),
+  );
+
+  app.patch(
+    "/subscribers/:name",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Change a subscriber",
+        description:
+          "Changes the given fields; the URL rules of create apply. Every gateway process picks the change up within 5 s. " +
+          "`enabled: false` pauses delivery: entries wait in the group until it is enabled again.",
+        params: Params,
+        body: ref(UpdateSubscriber),
+        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => updateSubscriber(ctx(), request.params.name, request.body),
+  );
+
+  app.delete(
+    "/subscribers/:name",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Delete a subscriber",
+        description: "Removes the subscriber with its dedup rows, dead letters and delivery log, and destroys its consumer group.",
+        params: Params,
+        response: { 204: Type.Null({ description: "deleted" }), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      await deleteSubscriber(ctx(), request.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/subscribers/:name/rotate-secret",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Rotate the signing secret",
+        description:
+          "Generates a new secret. For the next 24 h each delivery carries two signatures (new and old secret), so receivers can switch without missing one.",
+        params: Params,
+        response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => rotateSecret(ctx(), request.params.name),
+  );
+
+  app.get(
+    "/subscribers/:name/deliveries",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Delivery log of a subscriber",
+        description: "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
+        params: Params,
+        querystring: Limit,
+        response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => listDeliveries(app.db, request.params.name, request.query.limit ?? 50),
+  );
+
+  app.get(
+    "/subscribers/:name/dead-letters",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Dead letters of a subscriber",
+        description:
+          "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
+          "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the others.",
+        params: Params,
+        querystring: Type.Object({ ...Limit.properties, unresolved: Type.Optional(Type.Boolean({ default: false })) }),
+        response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
+  );
+};
+
+export default subscriberRoutes;

@@ -1,0 +1,170 @@
+import { Type, type Static } from "typebox";
+import { StreamId } from "./common.js";
+
+export const SubscriberName = Type.String({
+  pattern: "^[a-z0-9][a-z0-9_-]{0,62}$",
+  description: "1–63 characters of `[a-z0-9_-]`, starting with a letter or digit; it names the consumer group too",
+  examples: ["billing-webhook"],
+});
+
+const EventTypes = Type.Array(
+  Type.String({ pattern: "^(\\*|[A-Za-z][A-Za-z0-9_.:-]{0,127})$", description: "an exact event type, or `*` for every type" }),
+  { minItems: 1, maxItems: 100, uniqueItems: true, examples: [["mission.created", "mission.completed"]] },
+);
+const Url = Type.String({ minLength: 1, maxLength: 2048, description: "http(s) URL; private and loopback addresses are refused (SSRF guard)" });
+const Description = Type.String({ maxLength: 1000 });
+const MaxAttempts = Type.Integer({ minimum: 1, maximum: 100, description: "requests in all before a dead letter (default 8)" });
+const TimeoutMs = Type.Integer({
+  minimum: 1,
+  description: "request timeout; default BRAIN_WEBHOOK_TIMEOUT_MS, must stay below BRAIN_CLAIM_IDLE_MS",
+});
+const MaxInFlight = Type.Integer({ minimum: 1, maximum: 1000, description: "requests open at once (default 32)" });
+const Headers = Type.Record(Type.String(), Type.String({ maxLength: 4096, pattern: "^[\\t\\x20-\\x7e]*$" }), {
+  maxProperties: 32,
+  description: "extra request headers; `webhook-*`, `x-brain-*`, content-type, content-length and host are reserved",
+});
+
+export const CreateSubscriber = Type.Object(
+  {
+    name: SubscriberName,
+    url: Url,
+    event_types: EventTypes,
+    description: Type.Optional(Description),
+    secret: Type.Optional(Type.String({ description: "`whsec_<base64 of 24–64 bytes>`; generated when absent" })),
+    start_from: Type.Optional(
+      Type.Union([Type.Literal("latest"), Type.Literal("earliest"), StreamId], {
+        description: "`latest` (default): only events appended from now on; `earliest`: every retained event; a stream id: the events after it",
+      }),
+    ),
+    enabled: Type.Optional(Type.Boolean({ default: true })),
+    max_attempts: Type.Optional(MaxAttempts),
+    timeout_ms: Type.Optional(TimeoutMs),
+    max_in_flight: Type.Optional(MaxInFlight),
+    headers: Type.Optional(Headers),
+  },
+  { $id: "CreateSubscriber", additionalProperties: false },
+);
+export type CreateSubscriber = Static<typeof CreateSubscriber>;
+
+export const UpdateSubscriber = Type.Object(
+  {
+    url: Type.Optional(Url),
+    event_types: Type.Optional(EventTypes),
+    enabled: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    max_attempts: Type.Optional(MaxAttempts),
+    timeout_ms: Type.Optional(TimeoutMs),
+    max_in_flight: Type.Optional(MaxInFlight),
+    headers: Type.Optional(Headers),
+  },
+  { $id: "UpdateSubscriber", additionalProperties: false, minProperties: 1, description: "Only the given fields change." },
+);
+export type UpdateSubscriber = Static<typeof UpdateSubscriber>;
+
+const Timestamp = Type.String({ format: "date-time" });
+
+export const SubscriberStats = Type.Object(
+  {
+    pending: Type.Union([Type.Integer(), Type.Null()], { description: "delivered to the group but not ACKed (retries waiting); null when Redis is unreachable" }),
+    lag: Type.Union([Type.Integer(), Type.Null()], { description: "stream entries not yet read by the group; null when Redis cannot tell" }),
+    delivered: Type.Integer(),
+    dead_lettered: Type.Integer(),
+    last_delivery_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: "SubscriberStats" },
+);
+
+const subscriberFields = {
+  name: SubscriberName,
+  url: Type.String(),
+  event_types: Type.Array(Type.String()),
+  description: Type.Union([Type.String(), Type.Null()]),
+  enabled: Type.Boolean(),
+  max_attempts: Type.Integer(),
+  timeout_ms: Type.Integer(),
+  max_in_flight: Type.Integer(),
+  headers: Type.Record(Type.String(), Type.String()),
+  previous_secret_expires_at: Type.Union([Timestamp, Type.Null()], { description: "until then the secret before the last rotation also signs" }),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  stats: Type.Unsafe<Static<typeof SubscriberStats>>(Type.Ref("SubscriberStats")),
+};
+
+export const Subscriber = Type.Object(subscriberFields, { $id: "Subscriber", description: "A webhook subscriber; never shows its secret." });
+export type Subscriber = Static<typeof Subscriber>;
+
+export const CreatedSubscriber = Type.Object(
+  { ...subscriberFields, secret: Type.String({ description: "the signing secret: shown only here and on rotation" }) },
+  { $id: "CreatedSubscriber" },
+);
+
+export const SubscriberList = Type.Object(
+  { subscribers: Type.Array(Type.Unsafe<Subscriber>(Type.Ref("Subscriber"))) },
+  { $id: "SubscriberList" },
+);
+
+export const RotatedSecret = Type.Object(
+  {
+    secret: Type.String({ description: "the new signing secret" }),
+    previous_secret_expires_at: Timestamp,
+  },
+  { $id: "RotatedSecret", description: "The new secret; the previous one keeps signing alongside until previous_secret_expires_at." },
+);
+
+export const DeliveryList = Type.Object(
+  {
+    deliveries: Type.Array(
+      Type.Object({
+        stream_message_id: StreamId,
+        event_id: Type.Union([Type.String(), Type.Null()]),
+        attempt: Type.Integer(),
+        status_code: Type.Union([Type.Integer(), Type.Null()]),
+        error: Type.Union([Type.String(), Type.Null()]),
+        duration_ms: Type.Integer(),
+        outcome: Type.Union([Type.Literal("delivered"), Type.Literal("retry"), Type.Literal("dead_lettered")]),
+        at: Timestamp,
+      }),
+    ),
+  },
+  { $id: "DeliveryList", description: "Delivery attempts, newest first." },
+);
+
+export const DeadLetterList = Type.Object(
+  {
+    dead_letters: Type.Array(
+      Type.Object({
+        stream_message_id: StreamId,
+        event_id: Type.Union([Type.String(), Type.Null()]),
+        reason: Type.Union([
+          Type.Literal("permanent_status"),
+          Type.Literal("gone"),
+          Type.Literal("max_attempts_exceeded"),
+          Type.Literal("ssrf_blocked"),
+          Type.Literal("trimmed"),
+        ]),
+        last_status_code: Type.Union([Type.Integer(), Type.Null()]),
+        last_error: Type.Union([Type.String(), Type.Null()]),
+        attempts: Type.Integer(),
+        failed_at: Timestamp,
+        resolved_at: Type.Union([Timestamp, Type.Null()], { description: "set once an operator redelivered it successfully" }),
+        event: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+          description: "the envelope as stored; null when it was trimmed from the stream before delivery",
+        }),
+      }),
+    ),
+  },
+  { $id: "DeadLetterList", description: "Dead letters, newest first." },
+);
+
+/** Registered as components (see COMPONENTS in app.ts); SubscriberStats before the schemas that `$ref` it. */
+export const SUBSCRIBER_COMPONENTS = [
+  CreateSubscriber,
+  UpdateSubscriber,
+  SubscriberStats,
+  Subscriber,
+  CreatedSubscriber,
+  SubscriberList,
+  RotatedSecret,
+  DeliveryList,
+  DeadLetterList,
+];

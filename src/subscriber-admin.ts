@@ -1,0 +1,182 @@
+/**
+ * Subscriber administration (SPEC §3): the rules the schema cannot express, the Postgres row and
+ * the Redis consumer group kept together, and the change notification every process listens to.
+ * The routes are thin wrappers over these functions.
+ */
+import type { Redis } from "ioredis";
+import type { Config } from "./config.js";
+import * as store from "./db/subscribers.js";
+import type { Db } from "./plugins/db.js";
+import { generateSecret, sealSecret } from "./delivery/secrets.js";
+import { errors } from "./errors.js";
+import type { CreateSubscriber, Subscriber, UpdateSubscriber } from "./schemas/subscriber.js";
+import { createGroup, destroyGroup, groupInfos, startId, type GroupInfo } from "./stream/groups.js";
+import { checkHeaders, checkSecret, checkTimeout, checkUrl } from "./subscriber-rules.js";
+
+/** What the administration functions work with; plain values, so tests can call them directly. */
+export interface AdminContext {
+  db: Db;
+  /** A fail-fast connection: while Redis is down, changes answer 503 at once. */
+  redis: Redis;
+  stream: string;
+  /** The pub/sub channel that makes every process reload subscribers. */
+  changedChannel: string;
+  config: Pick<Config, "webhookAllowPrivate" | "webhookTimeoutMs" | "claimIdleMs" | "secretKey">;
+  /** Told when a change notification could not be published (the dispatchers' poll still catches it). */
+  onNotifyError?: (err: Error) => void;
+}
+
+/** Redis failures on the admin path are 503s: the change did not happen and can be retried. */
+async function onRedis<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (cause) {
+    throw new errors.StreamUnavailable({ cause });
+  }
+}
+
+/** Publishes the subscriber's name on the change channel; a failure never fails the request. */
+async function notify(ctx: AdminContext, name: string): Promise<void> {
+  try {
+    await ctx.redis.publish(ctx.changedChannel, name);
+  } catch (err) {
+    ctx.onNotifyError?.(err as Error);
+  }
+}
+
+/**
+ * Runs a write that carries a secret. Drizzle's query errors list the query parameters in their
+ * message, so one reaching the error log would print the secret: only the driver's own error
+ * (which keeps its parameters out of logs) is passed on, and it still maps to 503 when the
+ * database is unreachable.
+ */
+async function secretWrite<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    throw cause instanceof Error ? cause : new Error("storing a subscriber secret failed");
+  }
+}
+
+const notFound = (name: string) => new errors.NotFound(`no subscriber named ${name}`);
+
+function view(row: store.SubscriberRow, group: GroupInfo | undefined | null, outcome: store.OutcomeStats | undefined): Subscriber {
+  const previousUntil = row.previousSecret === null ? null : row.previousSecretExpiresAt;
+  return {
+    name: row.name,
+    url: row.url,
+    event_types: row.eventTypes,
+    description: row.description,
+    enabled: row.enabled,
+    max_attempts: row.maxAttempts,
+    timeout_ms: row.timeoutMs,
+    max_in_flight: row.maxInFlight,
+    headers: row.headers,
+    previous_secret_expires_at: previousUntil !== null && previousUntil > new Date() ? previousUntil.toISOString() : null,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    stats: {
+      // null group info: Redis unreachable; undefined: the group is missing (the dispatcher recreates it).
+      pending: group === null ? null : (group?.pending ?? 0),
+      lag: group?.lag ?? null,
+      delivered: outcome?.delivered ?? 0,
+      dead_lettered: outcome?.deadLettered ?? 0,
+      last_delivery_at: outcome?.lastDeliveryAt?.toISOString() ?? null,
+    },
+  };
+}
+
+/** XINFO GROUPS once; null when Redis is unreachable, so reads still answer with what Postgres knows. */
+async function liveGroups(ctx: AdminContext): Promise<Map<string, GroupInfo> | null> {
+  return groupInfos(ctx.redis, ctx.stream).catch(() => null);
+}
+
+/**
+ * Creates the row and the consumer group together: the group is created inside the row's
+ * transaction, so a Redis failure rolls the row back (503) and a duplicate name is a 409.
+ * Returns the subscriber with its plain secret, which is shown only here and on rotation.
+ */
+export async function createSubscriber(ctx: AdminContext, body: CreateSubscriber): Promise<Subscriber & { secret: string }> {
+  checkHeaders(body.headers);
+  checkTimeout(body.timeout_ms, ctx.config.claimIdleMs);
+  checkSecret(body.secret);
+  await checkUrl(body.url, ctx.config.webhookAllowPrivate);
+  const secret = body.secret ?? generateSecret();
+  const row = await ctx.db.transaction(async (tx) => {
+    const created = await secretWrite(() => store.insertSubscriber(tx, {
+      name: body.name,
+      url: body.url,
+      eventTypes: body.event_types,
+      description: body.description ?? null,
+      secret: sealSecret(secret, ctx.config.secretKey),
+      enabled: body.enabled ?? true,
+      maxAttempts: body.max_attempts ?? 8,
+      timeoutMs: body.timeout_ms ?? ctx.config.webhookTimeoutMs,
+      maxInFlight: body.max_in_flight ?? 32,
+      headers: body.headers ?? {},
+    }));
+    if (!created) throw new errors.Conflict(`a subscriber named ${body.name} already exists`);
+    await onRedis(() => createGroup(ctx.redis, ctx.stream, body.name, startId(body.start_from ?? "latest")));
+    return created;
+  });
+  await notify(ctx, row.name);
+  const groups = await liveGroups(ctx);
+  return { ...view(row, groups && groups.get(row.name), undefined), secret };
+}
+
+/** Every subscriber with live stats: one XINFO GROUPS call and one grouped query in all. */
+export async function listSubscribers(ctx: AdminContext): Promise<Subscriber[]> {
+  const [rows, groups, outcomes] = await Promise.all([store.listSubscriberRows(ctx.db), liveGroups(ctx), store.outcomeStats(ctx.db)]);
+  return rows.map((row) => view(row, groups && groups.get(row.name), outcomes.get(row.name)));
+}
+
+/** One subscriber with live stats; 404 when unknown. */
+export async function getSubscriber(ctx: AdminContext, name: string): Promise<Subscriber> {
+  const [row, groups, outcomes] = await Promise.all([store.getSubscriberRow(ctx.db, name), liveGroups(ctx), store.outcomeStats(ctx.db, name)]);
+  if (!row) throw notFound(name);
+  return view(row, groups && groups.get(name), outcomes.get(name));
+}
+
+/** Changes the given fields under the same rules as create; 404 when unknown. */
+export async function updateSubscriber(ctx: AdminContext, name: string, patch: UpdateSubscriber): Promise<Subscriber> {
+  checkHeaders(patch.headers);
+  checkTimeout(patch.timeout_ms, ctx.config.claimIdleMs);
+  await checkUrl(patch.url, ctx.config.webhookAllowPrivate);
+  const row = await store.updateSubscriberRow(ctx.db, name, {
+    url: patch.url,
+    eventTypes: patch.event_types,
+    enabled: patch.enabled,
+    description: patch.description,
+    maxAttempts: patch.max_attempts,
+    timeoutMs: patch.timeout_ms,
+    maxInFlight: patch.max_in_flight,
+    headers: patch.headers,
+  });
+  if (!row) throw notFound(name);
+  await notify(ctx, name);
+  return getSubscriber(ctx, name);
+}
+
+/**
+ * Deletes the row (its dedup rows, dead letters and attempts cascade) and destroys the group in
+ * the same transaction: if Redis is down the row stays (503), so no orphan group keeps holding
+ * back stream trimming.
+ */
+export async function deleteSubscriber(ctx: AdminContext, name: string): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    if (!(await store.deleteSubscriberRow(tx, name))) throw notFound(name);
+    await onRedis(() => destroyGroup(ctx.redis, ctx.stream, name));
+  });
+  await notify(ctx, name);
+}
+
+/** A new secret; the current one keeps signing alongside for 24 h. */
+export async function rotateSecret(ctx: AdminContext, name: string, now = new Date()): Promise<{ secret: string; previous_secret_expires_at: string }> {
+  const secret = generateSecret();
+  const expiresAt = new Date(now.getTime() + store.PREVIOUS_SECRET_TTL_MS);
+  const rotated = await secretWrite(() => store.rotateSecretRow(ctx.db, name, sealSecret(secret, ctx.config.secretKey), expiresAt));
+  if (!rotated) throw notFound(name);
+  await notify(ctx, name);
+  return { secret, previous_secret_expires_at: expiresAt.toISOString() };
+}
