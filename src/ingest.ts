@@ -59,8 +59,12 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
     const msg = `the envelope is larger than ${limits.maxEnvelopeBytes} bytes once stored`;
     throw fail(new errors.EnvelopeTooLarge(msg), { path: path || "/", message: msg });
   }
-  const item: PublishItem = { json, eventId: stored.id!, fingerprint: fingerprint(event) };
-  if (event.id !== undefined) item.idempotencyKey = event.id;
+  const item: PublishItem = { json, eventId: stored.id! };
+  // The fingerprint only matters with an idempotency key: without one, skip its hash.
+  if (event.id !== undefined) {
+    item.idempotencyKey = event.id;
+    item.fingerprint = fingerprint(event);
+  }
   return item;
 }
 
@@ -74,7 +78,10 @@ export async function ingestOne(
   limits: IngestLimits,
 ): Promise<IngestOneResult> {
   const item = prepare(event, limits, "", new Date());
-  if (idempotencyKey !== undefined) item.idempotencyKey = idempotencyKey;
+  if (idempotencyKey !== undefined) {
+    item.idempotencyKey = idempotencyKey;
+    item.fingerprint ??= fingerprint(event);
+  }
   const [result] = await publisher.publish([item]);
   if (result!.created) return { ...result!, replayed: false };
   if (result!.fingerprint !== item.fingerprint) {

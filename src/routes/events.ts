@@ -17,10 +17,15 @@ const IdempotencyHeaders = Type.Object({
 /** POST /v1/events, POST /v1/events/batch and GET /v1/events. */
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxEnvelopeBytes: app.config.maxEnvelopeBytes, maxBatch: app.config.maxBatch };
+  // No access-log lines for ingest at LOG_LEVEL=info: two lines per event cost about a quarter
+  // of the gateway's CPU per request (bench/RESULTS.md); brain_ingest_* metrics count and time
+  // every request instead, and failures (5xx) are still logged. debug/trace keep the lines.
+  const ingestLog = app.log.level === "info" ? { logLevel: "warn" as const } : {};
 
   app.post(
     "/events",
     {
+      ...ingestLog,
       config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
       schema: {
         tags: ["events"],
@@ -46,6 +51,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     "/events/batch",
     {
+      ...ingestLog,
       config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
       schema: {
         tags: ["events"],
