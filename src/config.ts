@@ -39,6 +39,11 @@ export const EnvSchema = Type.Object({
   BRAIN_MAX_BATCH: Type.Optional(Int(1, 100_000)),
   BRAIN_STREAM_MAXLEN: Type.Optional(Int(0)),
   BRAIN_SHUTDOWN_TIMEOUT_MS: Type.Optional(Int(100)),
+  BRAIN_DELIVERY_RETENTION_HOURS: Type.Optional(Int(1)),
+  BRAIN_METRICS_MAX_EVENT_TYPES: Type.Optional(Int(1, 10_000)),
+  BRAIN_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int(0)),
+  BRAIN_MAX_HEAP_USED_PERCENT: Type.Optional(Int(0, 100)),
+  BRAIN_TRIM_INTERVAL_MS: Type.Optional(Int(0)),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -68,9 +73,19 @@ export interface Config {
   maxBodyBytes: number;
   maxEnvelopeBytes: number;
   maxBatch: number;
-  /** Hard cap on stream length (XADD MAXLEN ~); 0 disables it. */
+  /** Hard cap on stream length, enforced by the trimmer (stream/trimmer.ts); 0 disables it. */
   streamMaxLen: number;
   shutdownTimeoutMs: number;
+  /** delivery_attempts rows older than this are deleted (BRAIN_DELIVERY_RETENTION_HOURS, default 7 days). */
+  deliveryRetentionHours: number;
+  /** Distinct event types labelled in metrics; later ones fold into `other`. */
+  metricsMaxEventTypes: number;
+  /** Load shedding: 503 once the mean event-loop delay exceeds this (ms); 0 disables it. */
+  maxEventLoopDelayMs: number;
+  /** Load shedding: 503 once the used heap exceeds this share of V8's heap limit; 0 disables it. */
+  maxHeapUsedPercent: number;
+  /** How often the trimmer runs (ms); 0 disables trimming (the stream then grows without bound). */
+  trimIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -110,7 +125,11 @@ function checkEnv(env: Record<string, string | undefined>): Env {
   }
   for (const error of Value.Errors(EnvSchema, picked)) {
     const name = error.instancePath.split("/")[1] ?? "environment";
-    throw new ConfigError(`${name}: invalid value ${JSON.stringify(picked[name])} (${error.message})`);
+    // A union of literals (booleans, LOG_LEVEL, BRAIN_ROLE) lists its values instead of Ajv's "must be equal to constant".
+    const prop = (EnvSchema.properties as Record<string, { anyOf?: { const?: string }[]; "x-range"?: unknown }>)[name];
+    const choices = (prop?.anyOf ?? []).map((c) => c.const);
+    const why = choices.length > 0 ? `use one of: ${choices.join(", ")}` : prop?.["x-range"] ? "must be a whole number" : error.message;
+    throw new ConfigError(`${name}: invalid value ${JSON.stringify(picked[name])} (${why})`);
   }
   for (const [key, prop] of Object.entries(EnvSchema.properties) as unknown as [string, Record<string, unknown>][]) {
     const range = prop["x-range"] as [number, number] | undefined;
@@ -187,6 +206,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBatch: num(e.BRAIN_MAX_BATCH, 500),
     streamMaxLen: num(e.BRAIN_STREAM_MAXLEN, 0),
     shutdownTimeoutMs: num(e.BRAIN_SHUTDOWN_TIMEOUT_MS, 15_000),
+    deliveryRetentionHours: num(e.BRAIN_DELIVERY_RETENTION_HOURS, 168),
+    metricsMaxEventTypes: num(e.BRAIN_METRICS_MAX_EVENT_TYPES, 100),
+    maxEventLoopDelayMs: num(e.BRAIN_MAX_EVENT_LOOP_DELAY_MS, 1000),
+    maxHeapUsedPercent: num(e.BRAIN_MAX_HEAP_USED_PERCENT, 90),
+    trimIntervalMs: num(e.BRAIN_TRIM_INTERVAL_MS, 5000),
   };
 }
 

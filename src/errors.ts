@@ -32,6 +32,7 @@ export const errors = {
   UrlNotAllowed: createError("URL_NOT_ALLOWED", "%s", 400),
   StreamUnavailable: createError("STREAM_UNAVAILABLE", "the event stream (Redis) is unavailable; retry later", 503),
   DatabaseUnavailable: createError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later", 503),
+  Overloaded: createError("OVERLOADED", "the gateway is overloaded; retry later", 503),
 } as const;
 
 /** Attaches JSON-pointer details to a catalogue error. */

@@ -3,7 +3,7 @@
  * Label values that come from clients (event types) are folded by `boundedLabel` so that
  * cardinality stays bounded.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export function createMetrics() {
   const registry = new Registry();
@@ -48,6 +48,28 @@ export function createMetrics() {
       name: "brain_dead_letters_total",
       help: "Dead letters recorded, by subscriber and reason",
       labelNames: ["subscriber", "reason"] as const,
+      registers,
+    }),
+    // The gauges below are set at scrape time from Redis and Postgres (plugins/metrics.ts).
+    subscriberPending: new Gauge({
+      name: "brain_subscriber_pending",
+      help: "Entries delivered to a subscriber's consumer group but not yet acknowledged (in flight or awaiting retry)",
+      labelNames: ["subscriber"] as const,
+      registers,
+    }),
+    subscriberLag: new Gauge({
+      name: "brain_subscriber_lag",
+      help: "Entries in the stream a subscriber's consumer group has not read yet",
+      labelNames: ["subscriber"] as const,
+      registers,
+    }),
+    streamLength: new Gauge({ name: "brain_stream_length", help: "Entries in the event stream (XLEN)", registers }),
+    redisUp: new Gauge({ name: "brain_redis_up", help: "1 when Redis answered the scrape's queries, else 0", registers }),
+    postgresUp: new Gauge({ name: "brain_postgres_up", help: "1 when Postgres answered the scrape's query, else 0", registers }),
+    streamTrimmed: new Counter({
+      name: "brain_stream_trimmed_entries_total",
+      help: "Entries removed from the stream by the trimmer: `acked` (every group was past them) or `cap` (BRAIN_STREAM_MAXLEN)",
+      labelNames: ["reason"] as const,
       registers,
     }),
   };

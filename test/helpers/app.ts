@@ -5,6 +5,9 @@
 import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
@@ -44,7 +47,9 @@ export async function createTestDatabase(t: Test): Promise<string> {
 /** Environment for an isolated gateway: own stream key, own database, known tokens. */
 export async function testEnv(t: Test, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
   const stream = unique("test:stream");
-  const redis = new Redis(overrides["REDIS_URL"] ?? REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // No reconnecting: the teardown must not wait on a Redis the test has stopped.
+  const redis = new Redis(overrides["REDIS_URL"] ?? REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on("error", () => {});
   t.teardown(async () => {
     // Best effort: a test may have stopped the Redis it pointed at.
     try {
@@ -62,6 +67,9 @@ export async function testEnv(t: Test, overrides: Record<string, string> = {}): 
     BRAIN_STREAM: stream,
     BRAIN_API_TOKENS: TOKENS,
     LOG_LEVEL: "silent",
+    // Loading and compiling the test file stalls the event loop for a second or more, which load
+    // shedding would answer with 503 on the first requests; tests of shedding set it themselves.
+    BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
     ...overrides,
   };
 }
@@ -120,6 +128,8 @@ export async function spawnGateway(t: Test, env: Record<string, string>): Promis
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline && child.exitCode === null) {
     if (out.includes("Server listening")) break;
+    // Below LOG_LEVEL info nothing is logged: ask the process instead.
+    if (await fetch(`${url}/health/live`).then((r) => r.ok, () => false)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, url, stderr: () => err + out, exited };
@@ -135,12 +145,14 @@ export interface RedisServer {
 /** A throwaway redis-server on a spare port, for tests that stop and start Redis. */
 export async function startRedis(t: Test): Promise<RedisServer> {
   const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "brain-redis-"));
   let proc: ChildProcess | null = null;
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+      // Its own working directory: a test that turns persistence on writes its files there.
+      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", cwd: dir });
       const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       for (let i = 0; i < 100; i++) {
         try {
@@ -153,14 +165,18 @@ export async function startRedis(t: Test): Promise<RedisServer> {
       probe.disconnect();
     },
     async stop() {
-      if (!proc || proc.exitCode !== null) return;
+      // A killed process has a signalCode and no exitCode: stopping twice must not wait for a second exit.
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const p = proc;
       p.kill("SIGKILL");
       await once(p, "exit");
     },
   };
   await server.start();
-  t.teardown(() => server.stop());
+  t.teardown(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return server;
 }
 

@@ -1,0 +1,198 @@
+/**
+ * Safe stream trimming. XTRIM ignores consumer groups on Redis < 8.2 (NOTES §1), so the trimmer
+ * computes what every group is done with and trims only below that:
+ *
+ * - floor of a group = its oldest pending id (read but not yet ACKed), or, with nothing pending,
+ *   the id just after its last-delivered-id (a group that has not read yet, lag > 0, is held by
+ *   that too). The stream floor is the minimum over all groups and `XTRIM MINID floor` removes
+ *   only entries below it (exactly). With no group at all nothing is trimmed by floor: entries stay
+ *   browsable (GET /v1/events) and readable by a subscriber created with `start_from: earliest`,
+ *   up to the hard cap.
+ * - hard cap BRAIN_STREAM_MAXLEN (0 = none): a stuck subscriber must not grow Redis without bound.
+ *   The cap lives here, not in the publisher's XADD, so that nothing vanishes silently: before the
+ *   oldest entries are cut, every entry a group has not even read yet (and wants, by event type)
+ *   is recorded as a `trimmed` dead letter, payload included, so it can be redelivered. Entries
+ *   a group holds pending come back to the dispatcher as XAUTOCLAIM `deletedIds` and become
+ *   `trimmed` dead letters there. The cut runs in a script that aborts if any group read into
+ *   the range meanwhile, so a recorded entry is never also handed over as unread.
+ *
+ * Between runs the stream may exceed the cap by what arrives in one interval. One process trims
+ * at a time (a Redis lease). XTRIM is the only stream write outside the publisher.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import { inArray } from "drizzle-orm";
+import type { Redis, Result } from "ioredis";
+import { deadLetters, processedEvents, subscribers } from "../db/schema.js";
+import type { Db } from "../plugins/db.js";
+import type { Metrics } from "../metrics.js";
+import { decodeEntry } from "./codec.js";
+import { groupInfos, type GroupInfo } from "./groups.js";
+import type { Lease } from "./lease.js";
+import { compareIds, nextId } from "./stream-ids.js";
+
+/** Entries examined per cap step: bounds one XRANGE reply and one INSERT. */
+const CAP_CHUNK = 1000;
+
+// KEYS[1] stream; ARGV: minid, last id being cut, then name/last-delivered-id pairs of the groups
+// that were behind the cut when their dead letters were recorded. Trims (exact) only if no group
+// is behind the cut other than those, each still where it was; else -1.
+const CUT_LUA = `
+local function before(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local expected = {}
+for i = 3, #ARGV, 2 do expected[ARGV[i]] = ARGV[i + 1] end
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  if before(last, ARGV[2]) and expected[name] ~= last then return -1 end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])`;
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    brainCapCut(stream: string, minId: string, lastCut: string, ...groups: string[]): Result<number, Context>;
+  }
+}
+
+export interface TrimResult {
+  /** Entries every group was done with. */
+  acked: number;
+  /** Entries cut by the hard cap. */
+  capped: number;
+}
+
+export interface TrimmerDeps {
+  redis: Redis;
+  db: Db;
+  stream: string;
+  maxLen: number;
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+  /** Held while trimming, so one process trims at a time. */
+  lease: Lease;
+}
+
+export class Trimmer {
+  /** Subscribers already warned about in this process: the warning is logged once each. */
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly deps: TrimmerDeps) {
+    deps.redis.defineCommand("brainCapCut", { lua: CUT_LUA, numberOfKeys: 1 });
+  }
+
+  /** Trims when this process holds (or now takes) the lease; null when another process does. */
+  async tick(): Promise<TrimResult | null> {
+    return (await this.deps.lease.hold()) ? this.run() : null;
+  }
+
+  /** Gives the lease up (on shutdown) so another process takes over without waiting for its TTL. */
+  async release(): Promise<void> {
+    await this.deps.lease.release();
+  }
+
+  /** One trimming pass: first what every group is done with, then down to the cap. */
+  private async run(): Promise<TrimResult> {
+    const { redis, stream, metrics } = this.deps;
+    const groups = await groupInfos(redis, stream);
+    let acked = 0;
+    if (groups.size > 0) {
+      const floors = await Promise.all([...groups].map(([name, g]) => this.floorOf(name, g)));
+      const floor = floors.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b));
+      // Exact rather than `~`: both leave every id >= floor alone, and exact keeps stream length
+      // (and the cap below) precise for one cheap call per interval.
+      acked = await redis.xtrim(stream, "MINID", floor);
+      metrics.streamTrimmed.inc({ reason: "acked" }, acked);
+    }
+    const capped = this.deps.maxLen > 0 ? await this.enforceCap() : 0;
+    return { acked, capped };
+  }
+
+  /** The oldest id the group still needs. */
+  private async floorOf(name: string, g: GroupInfo): Promise<string> {
+    if (g.pending > 0) {
+      const summary = (await this.deps.redis.xpending(this.deps.stream, name)) as [number, string | null, ...unknown[]];
+      if (summary[1]) return summary[1];
+    }
+    return nextId(g.lastDeliveredId);
+  }
+
+  /** Cuts the oldest entries until the stream is within the cap; stops early if a group moved. */
+  private async enforceCap(): Promise<number> {
+    const { redis, stream, maxLen, metrics } = this.deps;
+    let capped = 0;
+    // Renewing the lease each step keeps a long catch-up (a lowered cap) to one process.
+    while (await this.deps.lease.hold()) {
+      const excess = (await redis.xlen(stream)) - maxLen;
+      if (excess <= 0) return capped;
+      const entries = (await redis.xrange(stream, "-", "+", "COUNT", Math.min(excess, CAP_CHUNK))) as [string, string[]][];
+      const lastCut = entries.at(-1)?.[0];
+      if (lastCut === undefined) return capped;
+      const behind = [...(await groupInfos(redis, stream))].filter(([, g]) => compareIds(g.lastDeliveredId, lastCut) < 0);
+      await this.recordUnread(behind, entries);
+      const removed = await redis.brainCapCut(stream, nextId(lastCut), lastCut, ...behind.flatMap(([name, g]) => [name, g.lastDeliveredId]));
+      if (removed < 0) return capped; // a group read meanwhile: its records stay valid, retry next run
+      metrics.streamTrimmed.inc({ reason: "cap" }, removed);
+      capped += removed;
+    }
+    return capped;
+  }
+
+  /** Records the entries each group behind the cut has not read yet as `trimmed` dead letters. */
+  private async recordUnread(behind: [string, GroupInfo][], entries: [string, string[]][]): Promise<void> {
+    if (behind.length === 0) return;
+    const { db, log, metrics } = this.deps;
+    const names = behind.map(([name]) => name);
+    const rows = await db.select({ name: subscribers.name, eventTypes: subscribers.eventTypes }).from(subscribers).where(inArray(subscribers.name, names));
+    const wanted = new Map(rows.map((r) => [r.name, new Set(r.eventTypes)]));
+    for (const [name, g] of behind) {
+      const types = wanted.get(name);
+      const unread = entries.filter(([id]) => compareIds(id, g.lastDeliveredId) > 0);
+      if (!types) {
+        this.warnOnce(name, () => log.warn({ group: name, entries: unread.length }, "stream cap reached: trimming entries unread by a consumer group that has no subscriber"));
+        continue;
+      }
+      const letters = unread.flatMap(([id, fields]) => {
+        const decoded = decodeEntry(id, fields);
+        if (decoded && !types.has("*") && !types.has(decoded.event.type)) return [];
+        return [{ id, eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
+      });
+      if (letters.length === 0) continue;
+      const recorded = await db.transaction(async (tx) => {
+        // The dedup row first: an entry the dispatcher settled meanwhile keeps its outcome.
+        const fresh = await tx
+          .insert(processedEvents)
+          .values(letters.map((l) => ({ subscriberName: name, streamMessageId: l.id, eventId: l.eventId, outcome: "dead_lettered" as const })))
+          .onConflictDoNothing()
+          .returning({ id: processedEvents.streamMessageId });
+        const ids = new Set(fresh.map((f) => f.id));
+        const values = letters.filter((l) => ids.has(l.id)).map((l) => ({
+          subscriberName: name,
+          streamMessageId: l.id,
+          eventId: l.eventId,
+          reason: "trimmed" as const,
+          lastError: "trimmed by the BRAIN_STREAM_MAXLEN cap before the subscriber read it",
+          attempts: 0,
+          event: l.json,
+        }));
+        return values.length === 0 ? [] : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+      });
+      if (recorded.length === 0) continue;
+      metrics.deadLetters.inc({ subscriber: name, reason: "trimmed" }, recorded.length);
+      this.warnOnce(name, () =>
+        log.warn({ subscriber: name, dead_letters: recorded.length }, "stream cap reached: subscriber fell behind BRAIN_STREAM_MAXLEN; entries it had not read become trimmed dead letters"),
+      );
+    }
+  }
+
+  private warnOnce(name: string, warn: () => void): void {
+    if (this.warned.has(name)) return;
+    this.warned.add(name);
+    warn();
+  }
+}
