@@ -42,7 +42,10 @@ export default fp(
     let down = false;
     // In required mode a failed first connect is reported once, by the StartupError line alone.
     let quiet = config.mode === "required";
+    // connect() rejects with a generic "Connection is closed."; the socket error says why.
+    let lastError: Error | undefined;
     redis.on("error", (err: Error) => {
+      lastError = err;
       if (!down && !quiet) app.log.error({ err: err.message }, "redis unavailable; reconnecting");
       down = true;
     });
@@ -57,7 +60,7 @@ export default fp(
       } catch (err) {
         redis.disconnect();
         throw new StartupError(
-          `cannot reach Redis at ${maskUrl(config.redisUrl)} (${(err as Error).message}): start Redis or set REDIS_URL; the event stream is required (ADR-001)`,
+          `cannot reach Redis at ${maskUrl(config.redisUrl)} (${(lastError ?? (err as Error)).message}): start Redis or set REDIS_URL; the event stream is required (ADR-001)`,
         );
       }
     } else {

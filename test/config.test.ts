@@ -1,0 +1,167 @@
+import t, { type Test } from "tap";
+import { ConfigError, loadConfig } from "../src/config.js";
+import { spawnGateway, TOKENS } from "./helpers/app.js";
+
+/** Loads `env` and returns the ConfigError message; fails the test when it loads. */
+function rejection(t: Test, env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    t.type(err, ConfigError, "a ConfigError, not a crash");
+    return (err as Error).message;
+  }
+  t.fail(`${JSON.stringify(env)} was accepted`);
+  return "";
+}
+
+t.test("defaults: required mode, loopback host, the SPEC's ports, URLs and limits", async (t) => {
+  const c = loadConfig({});
+  t.equal(c.mode, "required");
+  t.equal(c.host, "127.0.0.1");
+  t.equal(c.port, 8080);
+  t.equal(c.redisUrl, "redis://127.0.0.1:6379");
+  t.equal(c.databaseUrl, "postgres://postgres@127.0.0.1:5432/postgres");
+  t.equal(c.stream, "brain:events:stream");
+  t.equal(c.claimIdleMs, 60_000);
+  t.equal(c.webhookTimeoutMs, 10_000);
+  t.same(c.retryScheduleMs, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+  t.equal(c.maxBodyBytes, 1024 * 1024);
+  t.equal(c.maxEnvelopeBytes, 256 * 1024);
+  t.equal(c.maxBatch, 500);
+  t.equal(c.webhookAllowPrivate, false);
+});
+
+t.test("an unset BRAIN_API_TOKENS yields one generated admin+publish token, never an open API", async (t) => {
+  const c = loadConfig({});
+  t.type(c.generatedToken, "string");
+  t.ok(c.generatedToken!.length >= 16);
+  t.equal(c.tokens.length, 1);
+  t.same([...c.tokens[0]!.scopes].sort(), ["admin", "publish"]);
+  t.not(loadConfig({}).generatedToken, c.generatedToken, "a new token per process");
+});
+
+t.test("BRAIN_API_TOKENS entries carry their scopes", async (t) => {
+  const c = loadConfig({ BRAIN_API_TOKENS: TOKENS });
+  t.equal(c.generatedToken, null);
+  t.same(
+    c.tokens.map((x) => [x.token.split("-")[1], [...x.scopes].sort()]),
+    [["admin", ["admin"]], ["publish", ["publish"]], ["both", ["admin", "publish"]]],
+  );
+});
+
+t.test("booleans take true/false/1/0", async (t) => {
+  for (const [raw, value] of [["true", true], ["1", true], ["false", false], ["0", false]] as const) {
+    t.equal(loadConfig({ BRAIN_WEBHOOK_ALLOW_PRIVATE: raw }).webhookAllowPrivate, value, raw);
+  }
+});
+
+t.test("both modes are accepted", async (t) => {
+  t.equal(loadConfig({ BRAIN_EVENTSTREAM_MODE: "required" }).mode, "required");
+  t.equal(loadConfig({ BRAIN_EVENTSTREAM_MODE: "degraded" }).mode, "degraded");
+});
+
+t.test("any other mode is fatal and names BRAIN_EVENTSTREAM_MODE", async (t) => {
+  for (const mode of ["optional", "", "Required", "off"]) {
+    t.match(rejection(t, { BRAIN_EVENTSTREAM_MODE: mode }), /^BRAIN_EVENTSTREAM_MODE: /, JSON.stringify(mode));
+  }
+});
+
+t.test("each legacy flag is fatal whatever its value, even empty, and the error names it", async (t) => {
+  for (const flag of ["ENABLE_EVENT_STREAM", "USE_EVENT_STREAM", "EVENT_STREAM_AVAILABLE"]) {
+    for (const value of ["", "true", "false", "0"]) {
+      const message = rejection(t, { [flag]: value, BRAIN_EVENTSTREAM_MODE: "degraded" });
+      t.match(message, new RegExp(`^${flag} `), `${flag}=${JSON.stringify(value)}`);
+      t.match(message, /BRAIN_EVENTSTREAM_MODE/, "and says what to use instead");
+    }
+  }
+});
+
+t.test("bad numbers are fatal and name the variable", async (t) => {
+  const cases: [string, string][] = [
+    ["PORT", "abc"],
+    ["PORT", "-1"],
+    ["PORT", "70000"],
+    ["PORT", "80.5"],
+    ["PORT", ""],
+    ["BRAIN_CLAIM_IDLE_MS", "10"],
+    ["BRAIN_CLAIM_IDLE_MS", "1e6"],
+    ["BRAIN_WEBHOOK_TIMEOUT_MS", "0"],
+    ["BRAIN_MAX_BODY_BYTES", "12kb"],
+    ["BRAIN_MAX_BATCH", "0"],
+    ["BRAIN_MAX_ENVELOPE_BYTES", " 1000"],
+  ];
+  for (const [name, value] of cases) {
+    t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
+  }
+});
+
+t.test("bad booleans, URLs, log levels and retry schedules are fatal and name the variable", async (t) => {
+  const cases: [string, string][] = [
+    ["BRAIN_WEBHOOK_ALLOW_PRIVATE", "yes"],
+    ["BRAIN_WEBHOOK_ALLOW_PRIVATE", ""],
+    ["BRAIN_WEBHOOK_ALLOW_PRIVATE", "TRUE"],
+    ["REDIS_URL", "http://127.0.0.1:6379"],
+    ["DATABASE_URL", "mysql://127.0.0.1/x"],
+    ["LOG_LEVEL", "loud"],
+    ["BRAIN_RETRY_SCHEDULE", "5x"],
+    ["BRAIN_RETRY_SCHEDULE", "5s,,5m"],
+  ];
+  for (const [name, value] of cases) {
+    t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
+  }
+  t.match(rejection(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "yes" }), /use one of: true, false, 1, 0/, "the message lists the accepted values");
+  t.match(rejection(t, { PORT: "80.5" }), /whole number/);
+});
+
+t.test("malformed tokens and unknown scopes are fatal and name BRAIN_API_TOKENS", async (t) => {
+  for (const raw of [
+    "",
+    "short-token=admin",
+    "token-without-a-scope-list",
+    "token with spaces in it=admin",
+    "token+with+plus+signs=admin",
+    "good-token-0123456789=admin,",
+    "good-token-0123456789=root",
+    "good-token-0123456789=admin+",
+    "good-token-0123456789=admin,good-token-0123456789=publish",
+  ]) {
+    t.match(rejection(t, { BRAIN_API_TOKENS: raw }), /^BRAIN_API_TOKENS: /, JSON.stringify(raw));
+  }
+  t.match(rejection(t, { BRAIN_API_TOKENS: "good-token-0123456789=root" }), /unknown scope "root"/);
+});
+
+t.test("a webhook timeout not below the claim idle time is fatal and names both variables", async (t) => {
+  const cases: Record<string, string>[] = [
+    { BRAIN_WEBHOOK_TIMEOUT_MS: "60000" },
+    { BRAIN_WEBHOOK_TIMEOUT_MS: "90000" },
+    { BRAIN_CLAIM_IDLE_MS: "5000" },
+    { BRAIN_CLAIM_IDLE_MS: "3000", BRAIN_WEBHOOK_TIMEOUT_MS: "3000" },
+  ];
+  for (const env of cases) {
+    const message = rejection(t, env);
+    t.match(message, /^BRAIN_WEBHOOK_TIMEOUT_MS: /, JSON.stringify(env));
+    t.match(message, /BRAIN_CLAIM_IDLE_MS/);
+  }
+  t.equal(loadConfig({ BRAIN_CLAIM_IDLE_MS: "3000", BRAIN_WEBHOOK_TIMEOUT_MS: "2999" }).webhookTimeoutMs, 2999);
+});
+
+t.test("a real gateway with a bad configuration exits non-zero with one line naming the variable", async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ BRAIN_EVENTSTREAM_MODE: "optional" }, /BRAIN_EVENTSTREAM_MODE/],
+    [{ USE_EVENT_STREAM: "" }, /USE_EVENT_STREAM/],
+    [{ BRAIN_API_TOKENS: "k=admin" }, /BRAIN_API_TOKENS/],
+    [{ PORT: "http" }, /PORT/],
+  ];
+  await Promise.all(
+    cases.map(async ([env, names]) => {
+      // Nothing but the bad variable: the config must fail before any service is touched.
+      const gw = await spawnGateway(t, { LOG_LEVEL: "info", ...env });
+      const code = await gw.exited;
+      t.not(code, 0, `${JSON.stringify(env)} exits non-zero`);
+      const lines = gw.stderr().trim().split("\n");
+      t.equal(lines.length, 1, `one line: ${gw.stderr()}`);
+      t.match(lines[0], names);
+      t.match(lines[0], /^fatal: /);
+    }),
+  );
+});
