@@ -9,12 +9,20 @@ import type { Config } from "./config.js";
 import type { DetailedError, ErrorDetail } from "./errors.js";
 import { authHook } from "./plugins/auth.js";
 import dbPlugin from "./plugins/db.js";
+import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
 import redisPlugin from "./plugins/redis.js";
 import eventRoutes from "./routes/events.js";
+import redeliverRoutes from "./routes/redeliver.js";
+import subscriberRoutes from "./routes/subscribers.js";
 import healthRoutes from "./routes/health.js";
+import loadSheddingPlugin from "./plugins/load-shedding.js";
+import metricsPlugin from "./plugins/metrics.js";
+import trimmerPlugin from "./plugins/trimmer.js";
+import { warnIfNotDurable } from "./stream/durability.js";
 import { ErrorBody } from "./schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
+import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { installValidators } from "./validation.js";
 
@@ -30,7 +38,7 @@ declare module "fastify" {
 }
 
 /** Registered once; routes `$ref` them and the OpenAPI document lists them as components. */
-const COMPONENTS = [ErrorBody, EventEnvelope, BatchRequest, Accepted, BatchAccepted, StoredEvent, EventPage];
+const COMPONENTS = [ErrorBody, EventEnvelope, BatchRequest, Accepted, BatchAccepted, StoredEvent, EventPage, ...SUBSCRIBER_COMPONENTS];
 
 /** Postgres/Redis connection failures surface as 503 with Retry-After instead of 500. */
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "57P01", "57P03"]);
@@ -47,7 +55,7 @@ function toErrorBody(error: FastifyError & DetailedError, request: FastifyReques
       const missing = (v.params as { missingProperty?: string }).missingProperty;
       const extra = (v.params as { additionalProperty?: string }).additionalProperty;
       const path = v.instancePath + (missing ? `/${missing}` : extra ? `/${extra}` : "");
-      const message = extra ? "is not allowed" : (v.message ?? "is invalid");
+      const message = extra ? "is not allowed" : missing ? "is required" : (v.message ?? "is invalid");
       return { path: path || "/", message };
     });
     const code = request.routeOptions.config.validationCode ?? "INVALID_REQUEST";
@@ -96,12 +104,18 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
   app.setNotFoundHandler(async (request, reply) =>
     reply.code(404).send(errorBody(404, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`)),
   );
+  // Shedding first: its onRequest hook must cover every route registered after it.
+  await app.register(loadSheddingPlugin);
   await app.register(docsPlugin);
+  // After docs (so /metrics is in the OpenAPI document), before the routes it instruments.
+  await app.register(metricsPlugin);
   await app.register(healthRoutes);
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", authHook(app.config.tokens));
       await v1.register(eventRoutes);
+      await v1.register(subscriberRoutes);
+      await v1.register(redeliverRoutes);
     },
     { prefix: "/v1" },
   );
@@ -114,9 +128,12 @@ export async function build(config: Config, logger?: boolean | object): Promise<
   app.decorate("metrics", createMetrics());
   try {
     await app.register(redisPlugin, { config });
+    if (config.mode === "required") await warnIfNotDurable(app.redis, app.log);
     await app.register(dbPlugin, { config });
     await registerHttp(app);
+    await app.register(trimmerPlugin);
     // Delivery (role all|dispatcher) registers here.
+    if (config.role !== "api") await app.register(dispatcherPlugin);
     await app.ready();
   } catch (err) {
     await app.close().catch(() => {});

@@ -1,0 +1,199 @@
+/**
+ * The dispatcher: one EventConsumer (stream/consumer.ts, which documents the Redis structures
+ * and the delivery state machine) per enabled subscriber, each delivering by webhook.
+ *
+ * Every process running it (BRAIN_ROLE all or dispatcher) joins every enabled subscriber's
+ * consumer group under its own consumer name, so processes share the work and take over each
+ * other's entries after a crash. Subscribers are reloaded from Postgres when a message arrives
+ * on `subscribersChanged` (published by the subscriber routes after every change) and by polling
+ * every 2 s, so a change made through any process reaches every process within 5 s even when a
+ * pub/sub message is lost. A new subscriber gets a consumer, a changed one is reconfigured in
+ * place (URL, secrets, headers and timeout are read for every attempt), a disabled or deleted
+ * one is stopped gracefully.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import { Redis, type RedisOptions } from "ioredis";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Config } from "../config.js";
+import type { Metrics } from "../metrics.js";
+import type { Db } from "../plugins/db.js";
+import { eq } from "drizzle-orm";
+import { subscribers } from "../db/schema.js";
+import { loadSubscribers, type SubscriberConfig } from "../db/subscribers.js";
+import { EventConsumer } from "../stream/consumer.js";
+import type { EventHandler } from "../stream/consumer-types.js";
+import type { StreamKeys } from "../stream/keys.js";
+import { AttemptLog } from "./attempt-log.js";
+import { WebhookClient } from "./webhook-client.js";
+import { recordAttempt, webhookHandler, type WebhookDeps } from "./webhook-handler.js";
+
+const POLL_MS = 2000;
+
+/**
+ * Connections of the delivery side: commands fail after one retry while Redis is down (the
+ * loops back off and retry themselves) and no command timeout, since the blocking reader's
+ * XREADGROUP … BLOCK is a duplicate of this connection.
+ */
+export function deliveryConnectionOptions(): RedisOptions {
+  return { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => Math.min(100 * 2 ** n, 2000) };
+}
+
+/** A consumer name unique to this process: exited processes' names are cleaned up later. */
+export function consumerName(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * Whether a vanished group should be recreated. DELETE destroys the group inside the
+ * transaction that deletes the row; FOR SHARE waits for that transaction, so a group destroyed
+ * by a deletion is never brought back by a consumer that saw NOGROUP before the commit.
+ */
+async function subscriberStillEnabled(db: Db, name: string): Promise<boolean> {
+  const [row] = await db.select({ enabled: subscribers.enabled }).from(subscribers).where(eq(subscribers.name, name)).for("share");
+  return row?.enabled === true;
+}
+
+export interface DispatcherOptions {
+  config: Config;
+  db: Db;
+  keys: StreamKeys;
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+}
+
+interface Running {
+  consumer: EventConsumer;
+  current: SubscriberConfig;
+}
+
+export class Dispatcher {
+  readonly consumer = consumerName();
+  private readonly redis: Redis;
+  private readonly pubsub: Redis;
+  private readonly deps: WebhookDeps;
+  private readonly running = new Map<string, Running>();
+  private poll: NodeJS.Timeout | null = null;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+  private closed = false;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.redis = new Redis(opts.config.redisUrl, deliveryConnectionOptions());
+    this.pubsub = new Redis(opts.config.redisUrl, deliveryConnectionOptions());
+    for (const c of [this.redis, this.pubsub]) c.on("error", () => {}); // the loops report outages
+    this.deps = {
+      client: new WebhookClient(opts.config.webhookAllowPrivate),
+      db: opts.db,
+      redis: this.redis,
+      subscribersChanged: opts.keys.subscribersChanged,
+      attempts: new AttemptLog(opts.db, opts.config.deliveryRetentionHours, opts.log),
+      metrics: opts.metrics,
+      log: opts.log,
+    };
+  }
+
+  /** Subscribes to change notices, loads subscribers and starts polling. */
+  async start(): Promise<void> {
+    if (this.closed) return;
+    this.deps.attempts.start();
+    this.pubsub.on("message", () => void this.reload());
+    this.pubsub.connect().then(
+      () => this.pubsub.subscribe(this.opts.keys.subscribersChanged),
+      () => {}, // reconnects by itself and resubscribes; polling covers the gap
+    );
+    this.redis.connect().catch(() => {});
+    this.poll = setInterval(() => void this.reload(), POLL_MS).unref();
+    await this.reload();
+  }
+
+  /** Reloads subscribers and applies the difference; concurrent calls coalesce into one more run. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        try {
+          await this.apply(await loadSubscribers(this.opts.db, this.opts.config.secretKey));
+        } catch (err) {
+          this.opts.log.warn({ err: (err as Error).message }, "loading subscribers failed; will retry");
+        }
+      } while (this.reloadAgain && !this.closed);
+    })().finally(() => (this.reloading = null));
+    return this.reloading;
+  }
+
+  private async apply(subscribers: SubscriberConfig[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(subscribers.filter((s) => s.enabled).map((s) => [s.name, s]));
+    const stops: Promise<void>[] = [];
+    for (const [name, run] of this.running) {
+      if (wanted.has(name)) continue;
+      this.running.delete(name);
+      stops.push(run.consumer.stop(this.opts.config.shutdownTimeoutMs));
+      this.opts.log.info({ subscriber: name }, "subscriber disabled or deleted: delivery stopped");
+    }
+    for (const sub of wanted.values()) {
+      const run = this.running.get(sub.name);
+      if (run) {
+        run.current = sub;
+        run.consumer.configure(this.limits(sub, run));
+      } else {
+        this.startConsumer(sub);
+      }
+    }
+    await Promise.all(stops);
+  }
+
+  private limits(sub: SubscriberConfig, run: Running) {
+    const deliver = webhookHandler(this.deps, () => run.current);
+    const handlers: Record<string, EventHandler> = Object.fromEntries(sub.eventTypes.map((t) => [t, deliver]));
+    return { handlers, maxAttempts: sub.maxAttempts, maxInFlight: sub.maxInFlight };
+  }
+
+  private startConsumer(sub: SubscriberConfig): void {
+    const { config, db, log } = this.opts;
+    const run = { current: sub } as Running;
+    run.consumer = new EventConsumer({
+      redis: this.redis,
+      db,
+      stream: config.stream,
+      subscriber: sub.name,
+      consumer: this.consumer,
+      ...this.limits(sub, run),
+      retryScheduleMs: config.retryScheduleMs,
+      claimIdleMs: config.claimIdleMs,
+      onAttempt: (record) => recordAttempt(this.deps, sub.name, record),
+      onDeadLetter: (_id, reason) => this.deps.metrics.deadLetters.inc({ subscriber: sub.name, reason }),
+      shouldRecreateGroup: () => subscriberStillEnabled(db, sub.name),
+      log,
+    });
+    this.running.set(sub.name, run);
+    run.consumer.start();
+    log.info({ subscriber: sub.name, consumer: this.consumer }, "delivering to subscriber");
+  }
+
+  /** Names of the subscribers this process delivers to. */
+  subscribers(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /**
+   * Graceful shutdown: every consumer stops reading, lets calls in flight finish within
+   * `timeoutMs`, ACKs what succeeded and leaves the rest pending for another process.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    if (this.poll) clearInterval(this.poll);
+    await this.reloading;
+    await Promise.all([...this.running.values()].map((r) => r.consumer.stop(timeoutMs)));
+    this.running.clear();
+    await this.deps.attempts.close();
+    await this.deps.client.close();
+    this.pubsub.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

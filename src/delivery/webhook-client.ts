@@ -1,0 +1,109 @@
+/**
+ * The outgoing HTTP client: one keep-alive undici Agent per process whose connections resolve
+ * names through the SSRF guard, so a socket only ever opens to an address that was checked
+ * (DNS rebinding between the create-time check and delivery is caught here). Redirects are never
+ * followed: a 3xx is a permanent answer (SPEC §4), as a redirect could lead past the guard.
+ *
+ * `send` makes one attempt and classifies it by the SPEC §4 table; it never throws.
+ */
+import { Agent, request } from "undici";
+import { parseRetryAfter } from "./backoff.js";
+import { signatureHeaders } from "./signature.js";
+import { createSsrfConnector } from "./ssrf.js";
+
+/** A dead-letter reason a single answer can cause (the consumer adds `max_attempts_exceeded`, `trimmed`). */
+export type PermanentReason = "permanent_status" | "gone" | "ssrf_blocked";
+
+/** The class of one attempt's result, per the SPEC §4 table. */
+export type AttemptResult =
+  | { kind: "success"; statusCode: number; durationMs: number }
+  | { kind: "transient"; statusCode: number | null; error: string; retryAfterMs: number | null; durationMs: number }
+  | { kind: "permanent"; reason: PermanentReason; statusCode: number | null; error: string; durationMs: number };
+
+/** What one attempt sends. */
+export interface WebhookRequest {
+  url: string;
+  subscriber: string;
+  streamMessageId: string;
+  eventId: string;
+  eventType: string;
+  /** The envelope JSON exactly as stored in the stream. */
+  body: string;
+  /** 1-based, counting across crashes and reclaims. */
+  attempt: number;
+  signingSecrets: string[];
+  headers: Record<string, string>;
+  timeoutMs: number;
+}
+
+/** Statuses that mean "try again later" (SPEC §4); every other non-2xx is permanent. */
+const TRANSIENT_STATUS = new Set([408, 425, 429]);
+
+export class WebhookClient {
+  private readonly agent: Agent;
+
+  constructor(allowPrivate: boolean) {
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: null,
+      // A connector, not just a lookup: Node skips lookup for IP-literal hosts, which must be checked too.
+      connect: createSsrfConnector(allowPrivate),
+    });
+  }
+
+  /** Makes one signed POST and classifies the outcome. */
+  async send(req: WebhookRequest): Promise<AttemptResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const headers: Record<string, string> = {
+      ...req.headers,
+      "content-type": "application/json",
+      ...signatureHeaders(req.signingSecrets, req.streamMessageId, req.body),
+      "x-brain-event-id": req.eventId,
+      "x-brain-event-type": req.eventType,
+      "x-brain-subscriber": req.subscriber,
+      "x-brain-attempt": String(req.attempt),
+    };
+    try {
+      const res = await request(req.url, {
+        method: "POST",
+        headers,
+        body: req.body,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(req.timeoutMs),
+      });
+      // Drain so the keep-alive socket is reused; the body is not needed.
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      return classifyStatus(res.statusCode, res.headers["retry-after"], elapsed());
+    } catch (err) {
+      return classifyError(err, req.timeoutMs, elapsed());
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** Classifies an HTTP answer (SPEC §4 table). Retry-After counts on 429 and 503 only. */
+export function classifyStatus(statusCode: number, retryAfter: string | string[] | undefined, durationMs: number): AttemptResult {
+  if (statusCode >= 200 && statusCode < 300) return { kind: "success", statusCode, durationMs };
+  if (statusCode >= 500 || TRANSIENT_STATUS.has(statusCode)) {
+    const retryAfterMs = statusCode === 429 || statusCode === 503 ? parseRetryAfter(retryAfter) : null;
+    return { kind: "transient", statusCode, error: `HTTP ${statusCode}`, retryAfterMs, durationMs };
+  }
+  if (statusCode === 410) return { kind: "permanent", reason: "gone", statusCode, error: "HTTP 410 Gone", durationMs };
+  const what = statusCode >= 300 && statusCode < 400 ? " (redirects are not followed)" : "";
+  return { kind: "permanent", reason: "permanent_status", statusCode, error: `HTTP ${statusCode}${what}`, durationMs };
+}
+
+function classifyError(err: unknown, timeoutMs: number, durationMs: number): AttemptResult {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code;
+  if (code === "SSRF_BLOCKED") {
+    return { kind: "permanent", reason: "ssrf_blocked", statusCode: null, error: e.message ?? e.cause?.message ?? "blocked", durationMs };
+  }
+  const error = e.name === "TimeoutError" ? `timed out after ${timeoutMs} ms` : `${code ?? e.name ?? "Error"}: ${e.message ?? String(err)}`;
+  // Connection refused or reset, DNS failure, timeout: the receiver may be back later.
+  return { kind: "transient", statusCode: null, error, retryAfterMs: null, durationMs };
+}

@@ -1,0 +1,155 @@
+/**
+ * The Postgres half of the EventConsumer: the dedup check and the group commit that settles
+ * finished entries (dedup rows and dead letters in one transaction, then one XACK).
+ */
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type { Redis } from "ioredis";
+import type { Db } from "../plugins/db.js";
+import { deadLetters, processedEvents } from "../db/schema.js";
+import { isNoGroup } from "./consumer-redis.js";
+
+export type DeadLetterReason = (typeof deadLetters.$inferInsert)["reason"];
+
+/** The ids among `ids` that this subscriber already processed (Charter C: one query per batch). */
+export async function processedIds(db: Db, subscriber: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .select({ id: processedEvents.streamMessageId })
+    .from(processedEvents)
+    .where(and(eq(processedEvents.subscriberName, subscriber), inArray(processedEvents.streamMessageId, ids)));
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The newest stream id this subscriber processed, in numeric id order; null if none. */
+export async function newestProcessedId(db: Db, subscriber: string): Promise<string | null> {
+  const rows = await db
+    .select({ id: processedEvents.streamMessageId })
+    .from(processedEvents)
+    .where(eq(processedEvents.subscriberName, subscriber))
+    .orderBy(sql`split_part(${processedEvents.streamMessageId}, '-', 1)::numeric desc, split_part(${processedEvents.streamMessageId}, '-', 2)::numeric desc`)
+    .limit(1);
+  return rows[0]?.id ?? null;
+}
+
+/** A finished entry: delivered, or dead-lettered with the details the dead letter keeps. */
+export interface Settlement {
+  id: string;
+  eventId: string | null;
+  deadLetter?: { reason: DeadLetterReason; statusCode: number | null; error: string | null; attempts: number; event: string | null };
+}
+
+interface Pending extends Settlement {
+  done: () => void;
+}
+
+/** The Postgres error code behind a Drizzle-wrapped error (NOTES §4). */
+function pgCode(err: unknown): string | undefined {
+  return (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+/**
+ * Group commit: settlements queue up while a flush runs, and the next flush writes them all in
+ * one transaction (dedup rows ON CONFLICT DO NOTHING, dead letters) and ACKs them in one XACK.
+ * Rows go first: an XACK without its dedup row could let a replay deliver twice. While Postgres
+ * or Redis is down the flush backs off and retries; the entries stay pending (and leased by the
+ * consumer's heartbeat) meanwhile.
+ */
+export class Settler {
+  private queue: Pending[] = [];
+  private written: Pending[] = [];
+  private running: Promise<void> | null = null;
+  private abandoned = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly redis: Redis,
+    private readonly stream: string,
+    private readonly subscriber: string,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Resolves once the entry is recorded and ACKed (or the settler was abandoned at shutdown). */
+  settle(s: Settlement): Promise<void> {
+    return new Promise((done) => {
+      this.queue.push({ ...s, done });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = null;
+      // A settlement queued between the last check and now must not wait for the next one.
+      if (!this.abandoned && this.queue.length + this.written.length > 0) this.kick();
+    });
+  }
+
+  /** Waits for queued settlements, at most until `deadline`; then gives up (they stay pending). */
+  async close(deadline: number): Promise<void> {
+    const timeout = sleep(Math.max(0, deadline - Date.now()));
+    await Promise.race([this.running, timeout]);
+    this.abandoned = true;
+    for (const p of [...this.queue.splice(0), ...this.written.splice(0)]) p.done();
+  }
+
+  private async drain(): Promise<void> {
+    let backoff = 100;
+    while (!this.abandoned && (this.queue.length > 0 || this.written.length > 0)) {
+      try {
+        const batch = this.queue.splice(0);
+        try {
+          if (batch.length > 0) await this.write(batch);
+        } catch (err) {
+          // The subscriber was deleted meanwhile (rows cascade away, the group is destroyed).
+          if (pgCode(err) === "23503") {
+            for (const p of batch) p.done();
+            continue;
+          }
+          this.queue.unshift(...batch);
+          throw err;
+        }
+        this.written.push(...batch);
+        const acked = this.written.splice(0);
+        try {
+          await this.redis.xack(this.stream, this.subscriber, ...acked.map((p) => p.id));
+        } catch (err) {
+          // A vanished group has nothing to ACK; its recreation re-reads and dedups these.
+          if (!isNoGroup(err)) {
+            this.written.unshift(...acked);
+            throw err;
+          }
+        }
+        for (const p of acked) p.done();
+        backoff = 100;
+      } catch (err) {
+        this.onError(err);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    const rows = batch.map((p) => ({
+      subscriberName: this.subscriber,
+      streamMessageId: p.id,
+      eventId: p.eventId,
+      outcome: p.deadLetter ? ("dead_lettered" as const) : ("delivered" as const),
+    }));
+    const letters = batch.flatMap((p) =>
+      p.deadLetter
+        ? [{ subscriberName: this.subscriber, streamMessageId: p.id, eventId: p.eventId, reason: p.deadLetter.reason, lastStatusCode: p.deadLetter.statusCode, lastError: p.deadLetter.error, attempts: p.deadLetter.attempts, event: p.deadLetter.event }]
+        : [],
+    );
+    if (letters.length === 0) {
+      await this.db.insert(processedEvents).values(rows).onConflictDoNothing();
+      return;
+    }
+    await this.db.transaction(async (tx) => {
+      await tx.insert(processedEvents).values(rows).onConflictDoNothing();
+      await tx.insert(deadLetters).values(letters).onConflictDoNothing();
+    });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The EventConsumer's public vocabulary: what a handler receives, the error classes that decide
+ * an entry's fate (Charter D), and the options (see consumer.ts for the state machine).
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { Redis } from "ioredis";
+import type { Db } from "../plugins/db.js";
+import type { DecodedEntry } from "./codec.js";
+import type { DeadLetterReason } from "./consumer-store.js";
+
+export type { DeadLetterReason } from "./consumer-store.js";
+
+/** An entry handed to a handler. `attempt` is 1-based and counts across crashes. */
+export interface ConsumedEvent extends DecodedEntry {
+  attempt: number;
+}
+
+/** Handles one event; throw PermanentError to dead-letter it, any other error to retry it. */
+export type EventHandler = (event: ConsumedEvent) => Promise<void>;
+
+/** A failure retrying cannot fix: dead letter + dedup row + XACK (Charter D). */
+export class PermanentError extends Error {
+  override name = "PermanentError";
+  constructor(
+    message: string,
+    readonly reason: DeadLetterReason = "permanent_status",
+    readonly statusCode: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** A failure worth retrying, with what the dead letter should keep if attempts run out. */
+export class TransientError extends Error {
+  override name = "TransientError";
+  constructor(
+    message: string,
+    readonly statusCode: number | null = null,
+    /** A receiver's Retry-After, in ms; capped at the schedule's longest delay. */
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** What became of one handler call. */
+export interface AttemptRecord {
+  event: ConsumedEvent;
+  outcome: "delivered" | "retry" | "dead_lettered";
+  error: Error | null;
+}
+
+export interface EventConsumerOptions {
+  /** Command connection (never blocks); the blocking reader is a duplicate of it. */
+  redis: Redis;
+  db: Db;
+  stream: string;
+  subscriber: string;
+  /** Unique per process, so each process owns its own PEL entries. */
+  consumer: string;
+  /** Handlers by event type; `*` takes every type. Types without a handler are ACKed unseen. */
+  handlers: Record<string, EventHandler>;
+  retryScheduleMs: number[];
+  claimIdleMs: number;
+  maxAttempts?: number;
+  maxInFlight?: number;
+  /** Stop reading new entries while this many wait for a retry (default 1000). */
+  maxRetryBacklog?: number;
+  onAttempt?: (record: AttemptRecord) => void;
+  /** Called for every dead letter recorded, whatever its cause. */
+  onDeadLetter?: (streamMessageId: string, reason: DeadLetterReason) => void;
+  /** Asked before recreating a vanished group: false when the subscriber itself was deleted. */
+  shouldRecreateGroup?: () => Promise<boolean>;
+  log: FastifyBaseLogger;
+}

@@ -1,0 +1,338 @@
+/**
+ * EventConsumer: the Charter's consumer (C idempotency, D error handling) as a reusable class.
+ * Webhook delivery is one handler plugged into it; in-process consumers can use it the same way.
+ *
+ * Redis structures: the stream, and one consumer group per subscriber (named like it). Each
+ * process joins the group as its own consumer (a unique name per process). The group's PEL is
+ * the only retry queue: an entry leaves it only when it was delivered or dead-lettered.
+ * Postgres: `processed_events` (the dedup key (subscriber_name, stream_message_id)) and
+ * `dead_letters`.
+ *
+ * State machine of one entry, as seen by the process holding it:
+ *
+ *   read (XREADGROUP >, attempt 1) ─┐
+ *   reclaimed (XAUTOCLAIM, attempt = PEL delivery count) ─┤
+ *   retry due (XCLAIM by owner, attempt = count + 1) ─────┤
+ *                                                         ▼
+ *     trimmed ─► dead letter `trimmed`            ┌── dedup check (one query per batch)
+ *     type not handled ─► XACK (no dedup row) ◄───┤   processed before ─► XACK, no call
+ *                                                 └── call handler (at most maxInFlight at once)
+ *        ok ─► dedup row `delivered` ─► XACK
+ *        PermanentError, or attempt = maxAttempts ─► dead letter + dedup row `dead_lettered` ─► XACK
+ *        other error ─► NO ACK: waits in the PEL, leased, until its retry is due
+ *
+ * Design (the NOTES design point): no Postgres transaction is held across the handler. The
+ * order is the Charter's: dedup check, call, insert dedup row, XACK. Rows and XACKs of a batch
+ * are written together by a group commit (consumer-store.ts). This is safe because an entry is
+ * reclaimed by another process only after it was idle for claimIdleMs, which config validation
+ * keeps above every request timeout, so two consumers never hold one entry at once. A receiver
+ * sees a duplicate only when the process or Postgres fails between the 2xx and the dedup insert.
+ *
+ * Retries live in the PEL: after a transient failure the entry stays pending and its due time
+ * (schedule ±20 %, or Retry-After capped at the longest delay) is kept in this process. A
+ * heartbeat (`XCLAIM … JUSTID`, which counts no delivery) renews the lease on every entry held
+ * here, so XAUTOCLAIM elsewhere (minIdle = claimIdleMs) takes only entries of dead processes.
+ * When a retry is due, a plain XCLAIM by the owner re-fetches it and bumps the delivery count,
+ * which is the attempt number and so keeps counting across crashes and reclaims. A reclaimed
+ * entry is retried at once (its due time died with its process). While maxRetryBacklog
+ * entries wait for a retry, no new entries are read (a read already blocking may still bring
+ * one batch), which bounds memory when a subscriber is down for long.
+ *
+ * Failures: NOGROUP → recreate the group after the newest id in processed_events (or just
+ * before the oldest entry still waiting for a retry here) and carry on. Postgres down → nothing
+ * is called or ACKed; the batch waits and retries. Redis down → back off and resume.
+ *
+ * Connections: each consumer blocks on its own duplicate of the command connection it is given.
+ *
+ * Usage (the dedup and dead-letter tables need a `subscribers` row named like the group):
+ *
+ *   const consumer = new EventConsumer({ redis, db, stream, subscriber: "billing", consumer: uniqueName,
+ *     handlers: { "mission.created": async (e) => bill(e.event), "mission.deleted": async () => { throw new PermanentError("unsupported") } },
+ *     retryScheduleMs: [5000, 300_000], claimIdleMs: 60_000, log });
+ *   consumer.start();
+ *   await consumer.stop(15_000);
+ */
+import type { Redis } from "ioredis";
+import { retryDelayMs } from "../delivery/backoff.js";
+import { decodeEntry } from "./codec.js";
+import { autoClaim, deleteDeadConsumers, isNoGroup, ownClaim, recreateGroup, type RawEntry } from "./consumer-redis.js";
+import { newestProcessedId, processedIds, Settler, type DeadLetterReason } from "./consumer-store.js";
+import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions, type EventHandler } from "./consumer-types.js";
+import { groupName } from "./keys.js";
+import { Slots } from "./slots.js";
+import { compareIds } from "./stream-ids.js";
+
+const READ_COUNT = 100;
+const BLOCK_MS = 2000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** One process's consumer in one subscriber's group; see the module comment for its state machine. */
+export class EventConsumer {
+  private readonly blocking: Redis;
+  private readonly settler: Settler;
+  private readonly group: string;
+  private handlers: Record<string, EventHandler>;
+  private maxAttempts: number;
+  private readonly slots: Slots;
+  private readonly maxRetryBacklog: number;
+  /** Entries this process holds (checking, in flight, waiting for a retry or settling): leased. */
+  private readonly held = new Set<string>();
+  /** Entries waiting for a retry → due time. */
+  private readonly retries = new Map<string, number>();
+  private readonly active = new Set<Promise<void>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private readLoop: Promise<void> | null = null;
+  private stopped: Promise<void> | null = null;
+  private busy = { retries: false, reclaim: false, heartbeat: false };
+  private reclaimRounds = 0;
+
+  constructor(private readonly opts: EventConsumerOptions) {
+    this.group = groupName(opts.subscriber);
+    this.handlers = opts.handlers;
+    this.maxAttempts = opts.maxAttempts ?? 8;
+    this.slots = new Slots(opts.maxInFlight ?? 32);
+    this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
+    this.blocking = opts.redis.duplicate({ lazyConnect: true });
+    this.blocking.on("error", () => {}); // reported by the read loop
+    this.settler = new Settler(opts.db, opts.redis, opts.stream, this.group, (err) => this.warn(err, "settling deliveries failed; retrying"));
+  }
+
+  /** Applies changed handlers or limits at runtime; entries already held keep going. */
+  configure(change: Pick<EventConsumerOptions, "handlers" | "maxAttempts" | "maxInFlight">): void {
+    this.handlers = change.handlers;
+    this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
+    if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
+  }
+
+  /** Starts reading, retrying, reclaiming and heartbeating. */
+  start(): void {
+    this.readLoop = this.read();
+    const every = (ms: number, job: keyof typeof this.busy, fn: () => Promise<void>) => {
+      this.timers.push(
+        setInterval(() => {
+          if (this.busy[job] || this.stopping) return;
+          this.busy[job] = true;
+          fn()
+            .catch((err) => this.warn(err, `${job} failed`))
+            .finally(() => (this.busy[job] = false));
+        }, ms).unref(),
+      );
+    };
+    every(50, "retries", () => this.fireRetries());
+    every(Math.max(100, Math.floor(this.opts.claimIdleMs / 3)), "heartbeat", () => this.heartbeat());
+    every(Math.max(250, Math.floor(this.opts.claimIdleMs / 2)), "reclaim", () => this.reclaim());
+  }
+
+  /**
+   * Graceful stop: no new reads or calls; calls in flight finish and are settled, all within
+   * `timeoutMs`. Entries not finished stay pending for another consumer. Idempotent.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      const deadline = Date.now() + timeoutMs;
+      for (const t of this.timers) clearInterval(t);
+      this.blocking.disconnect();
+      this.slots.close();
+      await Promise.race([Promise.allSettled([this.readLoop, ...this.active]), sleep(timeoutMs)]);
+      await this.settler.close(deadline);
+    })();
+    return this.stopped;
+  }
+
+  private async read(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping) {
+      try {
+        if (!this.hasCapacity()) {
+          await sleep(20);
+          continue;
+        }
+        if (this.blocking.status === "wait") await this.blocking.connect();
+        const reply = await this.blocking.xreadgroup("GROUP", this.group, this.opts.consumer, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", this.opts.stream, ">");
+        backoff = 100;
+        const entries = reply?.[0]?.[1] ?? [];
+        await this.admit(entries.map(([id, fields]) => ({ id, fields, attempt: 1 })), false);
+      } catch (err) {
+        if (this.stopping) break;
+        try {
+          if (isNoGroup(err)) {
+            await this.healGroup();
+            continue;
+          }
+          this.warn(err, "reading the stream failed; retrying");
+        } catch (healErr) {
+          this.warn(healErr, "recreating the consumer group failed; retrying");
+        }
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  private hasCapacity(): boolean {
+    return this.slots.free() > 0 && this.retries.size < this.maxRetryBacklog;
+  }
+
+  /** Trimmed/filtered/deduped entries are settled here; the rest are launched. */
+  private async admit(raw: RawEntry[], own: boolean): Promise<void> {
+    const entries = own ? raw : raw.filter((e) => !this.held.has(e.id));
+    for (const e of entries) this.held.add(e.id);
+    const ack: string[] = [];
+    const wanted: ConsumedEvent[] = [];
+    for (const e of entries) {
+      const decoded = decodeEntry(e.id, e.fields);
+      if (e.fields === null) void this.deadLetter(e.id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", e.attempt, null);
+      else if (decoded === null) void this.deadLetter(e.id, null, "permanent_status", null, "the entry holds no parseable event", e.attempt, null);
+      else if (!this.handlerFor(decoded.event.type)) ack.push(e.id);
+      else wanted.push({ ...decoded, attempt: e.attempt });
+    }
+    let done: Set<string> | null = null;
+    for (let backoff = 200; done === null && !this.stopping; backoff = Math.min(backoff * 2, 5000)) {
+      try {
+        done = await processedIds(this.opts.db, this.opts.subscriber, wanted.map((w) => w.streamMessageId));
+      } catch (err) {
+        this.warn(err, "dedup check failed (Postgres?); nothing is delivered or ACKed until it is back");
+        await sleep(backoff);
+      }
+    }
+    if (done === null) {
+      for (const w of wanted) this.held.delete(w.streamMessageId); // stopping: they stay pending
+      return;
+    }
+    for (const w of wanted) {
+      if (done.has(w.streamMessageId)) ack.push(w.streamMessageId);
+      else this.launch(w);
+    }
+    if (ack.length > 0) {
+      // On failure they stay pending unleased, and a later reclaim runs them through here again.
+      await this.opts.redis.xack(this.opts.stream, this.group, ...ack).catch((err) => this.warn(err, "XACK failed"));
+      for (const id of ack) this.held.delete(id);
+    }
+  }
+
+  private handlerFor(type: string): EventHandler | undefined {
+    return this.handlers[type] ?? this.handlers["*"];
+  }
+
+  private launch(event: ConsumedEvent): void {
+    const run = this.run(event).finally(() => this.active.delete(run));
+    this.active.add(run);
+  }
+
+  private async run(event: ConsumedEvent): Promise<void> {
+    const id = event.streamMessageId;
+    if (event.attempt > this.maxAttempts) {
+      // Crashes or reclaims used up the attempts without a recorded answer.
+      return this.deadLetter(id, event.event.id ?? null, "max_attempts_exceeded", null, `delivered ${event.attempt - 1} times without an answer`, event.attempt - 1, event.json);
+    }
+    if (!(await this.slots.acquire())) {
+      this.held.delete(id);
+      return;
+    }
+    const handler = this.handlerFor(event.event.type);
+    if (handler === undefined) {
+      // configure() dropped this type meanwhile: it is filtered now, ACKed without a dedup row.
+      this.slots.release();
+      await this.opts.redis.xack(this.opts.stream, this.group, id).catch((err) => this.warn(err, "XACK failed"));
+      this.held.delete(id);
+      return;
+    }
+    let error: Error | null = null;
+    try {
+      await handler(event);
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.slots.release();
+    }
+    if (error === null) {
+      this.opts.onAttempt?.({ event, outcome: "delivered", error });
+      await this.settler.settle({ id, eventId: event.event.id ?? null });
+      this.held.delete(id);
+    } else if (error instanceof PermanentError || event.attempt >= this.maxAttempts) {
+      this.opts.onAttempt?.({ event, outcome: "dead_lettered", error });
+      const reason = error instanceof PermanentError ? error.reason : "max_attempts_exceeded";
+      const status = error instanceof PermanentError || error instanceof TransientError ? error.statusCode : null;
+      await this.deadLetter(id, event.event.id ?? null, reason, status, error.message, event.attempt, event.json);
+    } else {
+      this.opts.onAttempt?.({ event, outcome: "retry", error });
+      if (this.stopping) this.held.delete(id);
+      else {
+        const retryAfter = error instanceof TransientError ? error.retryAfterMs : null;
+        this.retries.set(id, Date.now() + retryDelayMs(this.opts.retryScheduleMs, event.attempt, retryAfter));
+      }
+    }
+  }
+
+  private async deadLetter(id: string, eventId: string | null, reason: DeadLetterReason, statusCode: number | null, error: string | null, attempts: number, event: string | null): Promise<void> {
+    await this.settler.settle({ id, eventId, deadLetter: { reason, statusCode, error, attempts, event } });
+    this.held.delete(id);
+    this.opts.onDeadLetter?.(id, reason);
+  }
+
+  /** Re-fetches due retries with an owner-only XCLAIM (bumping the attempt) and runs them again. */
+  private async fireRetries(): Promise<void> {
+    const now = Date.now();
+    const free = Math.max(1, this.slots.free());
+    const due: string[] = [];
+    for (const [id, at] of this.retries) {
+      if (at <= now && due.length < free) due.push(id);
+    }
+    if (due.length === 0) return;
+    for (const id of due) this.retries.delete(id);
+    let claimed;
+    try {
+      claimed = await ownClaim(this.opts.redis, this.opts.stream, this.group, this.opts.consumer, "fetch", due);
+    } catch (err) {
+      for (const id of due) this.retries.set(id, now + 1000);
+      if (!isNoGroup(err)) throw err;
+      return; // the read loop recreates the group
+    }
+    for (const id of claimed.lost) this.held.delete(id);
+    await this.admit(claimed.owned, true);
+  }
+
+  /** Renews the lease on every held entry; forgets retries another consumer took meanwhile. */
+  private async heartbeat(): Promise<void> {
+    if (this.held.size === 0) return;
+    const { lost } = await ownClaim(this.opts.redis, this.opts.stream, this.group, this.opts.consumer, "justid", [...this.held]);
+    for (const id of lost) {
+      if (this.retries.delete(id)) this.held.delete(id);
+    }
+  }
+
+  /** Takes over entries of dead consumers; trimmed ones become dead letters. */
+  private async reclaim(): Promise<void> {
+    if (!this.hasCapacity()) return;
+    const { stream } = this.opts;
+    const { entries, deletedIds } = await autoClaim(this.opts.redis, stream, this.group, this.opts.consumer, this.opts.claimIdleMs, READ_COUNT);
+    for (const id of deletedIds) {
+      this.held.add(id);
+      void this.deadLetter(id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", 0, null);
+    }
+    await this.admit(entries, false);
+    if (++this.reclaimRounds % 4 === 0) {
+      await deleteDeadConsumers(this.opts.redis, stream, this.group, this.opts.consumer, 2 * this.opts.claimIdleMs);
+    }
+  }
+
+  private async healGroup(): Promise<void> {
+    if (this.opts.shouldRecreateGroup && !(await this.opts.shouldRecreateGroup())) {
+      await sleep(1000);
+      return;
+    }
+    const newest = await newestProcessedId(this.opts.db, this.opts.subscriber);
+    const oldestWaiting = [...this.retries.keys()].sort(compareIds)[0] ?? null;
+    const start = await recreateGroup(this.opts.redis, this.opts.stream, this.group, newest, oldestWaiting);
+    // Their PEL entries vanished with the group; the recreated group reads them again.
+    for (const id of this.retries.keys()) this.held.delete(id);
+    this.retries.clear();
+    this.opts.log.warn({ subscriber: this.opts.subscriber, start }, "consumer group was missing (NOGROUP); recreated");
+  }
+
+  private warn(err: unknown, msg: string): void {
+    this.opts.log.warn({ subscriber: this.opts.subscriber, err: (err as Error)?.message ?? String(err) }, msg);
+  }
+}

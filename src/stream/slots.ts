@@ -1,0 +1,41 @@
+/**
+ * A counting semaphore for requests in flight (a subscriber's max_in_flight). It can be resized
+ * at runtime (PATCH) and closed at shutdown, when waiters get `false` and leave their entries
+ * pending for another consumer.
+ */
+export class Slots {
+  private used = 0;
+  private closed = false;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private size: number) {}
+
+  /** Free slots with nobody waiting for one (0 when closed). */
+  free(): number {
+    return this.closed || this.waiters.length > 0 ? 0 : Math.max(0, this.size - this.used);
+  }
+
+  /** Waits for a slot; false once closed. */
+  async acquire(): Promise<boolean> {
+    while (this.used >= this.size && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.closed) return false;
+    this.used++;
+    return true;
+  }
+
+  release(): void {
+    this.used--;
+    this.waiters.shift()?.();
+  }
+
+  resize(size: number): void {
+    this.size = size;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Wakes every waiter with `false`. */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * EventConsumer as a library (what in-process consumers would use): handlers per event type,
+ * PermanentError → dead letter, unknown types ACKed unseen, and the bound on entries waiting
+ * for a retry.
+ */
+import t from "tap";
+import { Redis } from "ioredis";
+import postgres from "postgres";
+import { buildApp, envelope } from "./helpers/app.js";
+import { eventually } from "./helpers/delivery.js";
+import { deliveryConnectionOptions } from "../src/delivery/dispatcher.js";
+import { EventConsumer } from "../src/stream/consumer.js";
+import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions } from "../src/stream/consumer-types.js";
+
+async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
+  const { app, config, env } = await buildApp(t, { BRAIN_ROLE: "api" });
+  const sql = postgres(env["DATABASE_URL"]!, { max: 2, onnotice: () => {} });
+  t.teardown(() => sql.end({ timeout: 1 }));
+  await sql`insert into subscribers (name, url, event_types, secret) values (${name}, 'http://unused.invalid/', ${["*"]}, 'whsec_AAAA')`;
+  await app.redis.xgroup("CREATE", config.stream, name, "0", "MKSTREAM");
+  const redis = new Redis(config.redisUrl, deliveryConnectionOptions());
+  t.teardown(() => redis.disconnect());
+  const add = async (type: string) => (await app.publisher.publish([{ json: JSON.stringify(envelope({ type, id: `e-${Math.random()}` })), eventId: "x", fingerprint: "f" }]))[0]!.streamMessageId;
+  const consumer = (opts: Partial<EventConsumerOptions>) => {
+    const c = new EventConsumer({ redis, db: app.db, stream: config.stream, subscriber: name, consumer: "lib-test", handlers: {}, retryScheduleMs: [100], claimIdleMs: 1500, log: app.log, ...opts });
+    t.teardown(() => c.stop(1000));
+    c.start();
+    return c;
+  };
+  return { app, config, sql, add, consumer };
+}
+
+t.test("handlers per type: success is recorded, PermanentError is dead-lettered, other types are ACKed unseen", async (t) => {
+  const { app, config, sql, add, consumer } = await setup(t, "library");
+  const seen: ConsumedEvent[] = [];
+  const ok = await add("order.placed");
+  const bad = await add("order.broken");
+  const other = await add("order.ignored");
+  consumer({
+    handlers: {
+      "order.placed": async (e) => void seen.push(e),
+      "order.broken": async () => {
+        throw new PermanentError("cannot handle this order");
+      },
+    },
+  });
+  await eventually(async () => (await sql`select count(*)::int as n from processed_events`)[0]!.n === 2, 5000, "two dedup rows");
+  t.same(seen.map((e) => [e.streamMessageId, e.attempt, e.event.type]), [[ok, 1, "order.placed"]]);
+  const rows = await sql`select stream_message_id, outcome from processed_events order by id`;
+  t.same(rows.map((r) => [r.stream_message_id, r.outcome]), [[ok, "delivered"], [bad, "dead_lettered"]]);
+  const [letter] = await sql`select reason, last_error from dead_letters`;
+  t.match(letter, { reason: "permanent_status", last_error: "cannot handle this order" });
+  await eventually(async () => Number(((await app.redis.xpending(config.stream, "library")) as [number])[0]) === 0, 5000, "all ACKed");
+  t.notOk(rows.some((r) => r.stream_message_id === other), "no dedup row for a type without a handler");
+});
+
+t.test("while too many entries wait for a retry, no new entries are read", async (t) => {
+  const { app, config, add, consumer } = await setup(t, "backlog");
+  for (let i = 0; i < 5; i++) await add("job.run");
+  let calls = 0;
+  consumer({
+    handlers: {
+      "job.run": async () => {
+        calls++;
+        throw new TransientError("downstream is down");
+      },
+    },
+    retryScheduleMs: [3_600_000],
+    maxRetryBacklog: 5,
+  });
+  await eventually(() => calls === 5, 5000, "five failed calls");
+  // A read already blocking when the backlog filled may still return; after BLOCK (2 s) none is issued.
+  await new Promise((r) => setTimeout(r, 2500));
+  for (let i = 0; i < 10; i++) await add("job.run");
+  await new Promise((r) => setTimeout(r, 2500));
+  t.equal(calls, 5, "the ten new entries were not taken");
+  const [group] = (await app.redis.xinfo("GROUPS", config.stream)) as unknown[][];
+  t.equal(Number(group![group!.indexOf("lag") + 1]), 10, "they wait unread in the stream");
+});

@@ -1,0 +1,40 @@
+/**
+ * Helpers for tests against real gateway child processes (`dist/server.js`): HTTP calls with
+ * the test tokens, and publishing in batches.
+ */
+import { ADMIN_TOKEN, auth, envelope, PUBLISH_TOKEN } from "./app.js";
+
+/** A parsed JSON answer; tests read the fields they assert on. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions, not types
+type Json = any;
+
+/** Calls a child gateway; resolves with status and parsed JSON body (null when empty). */
+export async function call(base: string, method: string, path: string, body?: unknown, token = ADMIN_TOKEN): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...auth(token), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Publishes `n` standard envelopes in batches of 500; returns their stream ids in order. */
+export async function publishMany(base: string, n: number, over: Record<string, unknown> = {}): Promise<string[]> {
+  const ids: string[] = [];
+  for (let done = 0; done < n; done += 500) {
+    const events = Array.from({ length: Math.min(500, n - done) }, () => envelope(over));
+    const res = await call(base, "POST", "/v1/events/batch", { events }, PUBLISH_TOKEN);
+    if (res.status !== 202) throw new Error(`batch publish failed: ${res.status} ${JSON.stringify(res.body)}`);
+    ids.push(...(res.body.results as { stream_message_id: string }[]).map((r) => r.stream_message_id));
+  }
+  return ids;
+}
+
+/** Count of each value. */
+export function tally(values: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
+  return m;
+}
