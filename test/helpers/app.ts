@@ -154,6 +154,7 @@ export async function startRedis(t: Test): Promise<RedisServer> {
       // Its own working directory: a test that turns persistence on writes its files there.
       proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", cwd: dir });
       const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on("error", () => {}); // refused until the server listens: that is what the loop waits for
       for (let i = 0; i < 100; i++) {
         try {
           await probe.connect();
