@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from "typebox";
 import { Value } from "typebox/value";
-import { parseDurationList } from "./duration.js";
+import { parseDuration, parseDurationList } from "./duration.js";
 
 /** Flags of the removed "optional event stream" mode: setting any of them, even empty, is fatal. */
 export const LEGACY_FLAGS = ["ENABLE_EVENT_STREAM", "USE_EVENT_STREAM", "EVENT_STREAM_AVAILABLE"] as const;
@@ -44,6 +44,7 @@ export const EnvSchema = Type.Object({
   BRAIN_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int(0)),
   BRAIN_MAX_HEAP_USED_PERCENT: Type.Optional(Int(0, 100)),
   BRAIN_TRIM_INTERVAL_MS: Type.Optional(Int(0)),
+  BRAIN_STREAM_RETENTION: Type.Optional(Type.String({ minLength: 2 })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -86,6 +87,8 @@ export interface Config {
   maxHeapUsedPercent: number;
   /** How often the trimmer runs (ms); 0 disables trimming (the stream then grows without bound). */
   trimIntervalMs: number;
+  /** Entries every group is done with stay this long (browsing, `start_from: earliest`) before trimming. */
+  streamRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -177,6 +180,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokens = parseTokens(e.BRAIN_API_TOKENS);
   }
 
+  let streamRetentionMs: number;
+  try {
+    streamRetentionMs = parseDuration(e.BRAIN_STREAM_RETENTION ?? "1h");
+  } catch (err) {
+    throw new ConfigError(`BRAIN_STREAM_RETENTION: ${(err as Error).message}`);
+  }
+
   const claimIdleMs = num(e.BRAIN_CLAIM_IDLE_MS, 60_000);
   const webhookTimeoutMs = num(e.BRAIN_WEBHOOK_TIMEOUT_MS, 10_000);
   if (webhookTimeoutMs >= claimIdleMs) {
@@ -211,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxEventLoopDelayMs: num(e.BRAIN_MAX_EVENT_LOOP_DELAY_MS, 1000),
     maxHeapUsedPercent: num(e.BRAIN_MAX_HEAP_USED_PERCENT, 90),
     trimIntervalMs: num(e.BRAIN_TRIM_INTERVAL_MS, 5000),
+    streamRetentionMs,
   };
 }
 

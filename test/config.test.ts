@@ -105,6 +105,8 @@ t.test("bad booleans, URLs, log levels and retry schedules are fatal and name th
     ["LOG_LEVEL", "loud"],
     ["BRAIN_RETRY_SCHEDULE", "5x"],
     ["BRAIN_RETRY_SCHEDULE", "5s,,5m"],
+    ["BRAIN_STREAM_RETENTION", "1d"],
+    ["BRAIN_STREAM_RETENTION", "forever"],
   ];
   for (const [name, value] of cases) {
     t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);

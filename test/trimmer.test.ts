@@ -12,10 +12,10 @@ import { valueOf, parseExposition } from "./helpers/prometheus.js";
 // each test runs the trimmer itself.
 const ENV = { BRAIN_ROLE: "api", BRAIN_TRIM_INTERVAL_MS: "0" };
 
-function trimmerFor(app: FastifyInstance, maxLen: number, warnings: unknown[][] = []) {
+function trimmerFor(app: FastifyInstance, maxLen: number, warnings: unknown[][] = [], retentionMs = 0) {
   const log = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as FastifyBaseLogger;
   const lease = new Lease(app.redis, app.keys.lock("trimmer"), 10_000);
-  return new Trimmer({ redis: app.redis, db: app.db, stream: app.keys.stream, maxLen, metrics: app.metrics, log, lease });
+  return new Trimmer({ redis: app.redis, db: app.db, stream: app.keys.stream, maxLen, retentionMs, metrics: app.metrics, log, lease });
 }
 
 async function append(app: FastifyInstance, types: string[]): Promise<string[]> {
@@ -49,6 +49,19 @@ t.test("the trimmer never removes an entry a lagging group holds pending while t
   t.same(await ids(app), added.slice(3), "entries slow has not read yet stay");
   const samples = parseExposition(await app.metrics.registry.metrics());
   t.equal(valueOf(samples, "brain_stream_trimmed_entries_total", { reason: "acked" }), 3);
+});
+
+t.test("entries every group is done with stay for the retention period", async (t) => {
+  const { app } = await buildApp(t, ENV);
+  const added = await append(app, Array(4).fill("mission.created"));
+  await app.redis.xgroup("CREATE", app.keys.stream, "fast", "0");
+  await app.redis.xreadgroup("GROUP", "fast", "c", "STREAMS", app.keys.stream, ">");
+  await app.redis.xack(app.keys.stream, "fast", ...added);
+  const retaining = trimmerFor(app, 100, [], 60_000);
+  t.same(await retaining.tick(), { acked: 0, capped: 0 }, "younger than the retention: kept");
+  t.same(await ids(app), added);
+  await retaining.release();
+  t.same(await trimmerFor(app, 100).tick(), { acked: 4, capped: 0 }, "without retention they go");
 });
 
 t.test("with no consumer group the stream is kept whole up to the cap", async (t) => {

@@ -5,7 +5,8 @@
  * - floor of a group = its oldest pending id (read but not yet ACKed), or, with nothing pending,
  *   the id just after its last-delivered-id (a group that has not read yet, lag > 0, is held by
  *   that too). The stream floor is the minimum over all groups and `XTRIM MINID floor` removes
- *   only entries below it (exactly). With no group at all nothing is trimmed by floor: entries stay
+ *   only entries below it (exactly), and never one younger than BRAIN_STREAM_RETENTION (default
+ *   1 h, so recent events stay browsable and replayable). With no group at all nothing is trimmed by floor: entries stay
  *   browsable (GET /v1/events) and readable by a subscriber created with `start_from: earliest`,
  *   up to the hard cap.
  * - hard cap BRAIN_STREAM_MAXLEN (0 = none): a stuck subscriber must not grow Redis without bound.
@@ -72,6 +73,8 @@ export interface TrimmerDeps {
   db: Db;
   stream: string;
   maxLen: number;
+  /** Entries younger than this are never trimmed by floor, only by the cap. */
+  retentionMs: number;
   metrics: Metrics;
   log: FastifyBaseLogger;
   /** Held while trimming, so one process trims at a time. */
@@ -103,7 +106,7 @@ export class Trimmer {
     let acked = 0;
     if (groups.size > 0) {
       const floors = await Promise.all([...groups].map(([name, g]) => this.floorOf(name, g)));
-      const floor = floors.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b));
+      const floor = floors.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b), `${Date.now() - this.deps.retentionMs}-0`);
       // Exact rather than `~`: both leave every id >= floor alone, and exact keeps stream length
       // (and the cap below) precise for one cheap call per interval.
       acked = await redis.xtrim(stream, "MINID", floor);
