@@ -44,7 +44,12 @@ export class AttemptLog {
       const rows = this.buffer.splice(0);
       if (rows.length === 0) return;
       try {
-        await this.db.insert(deliveryAttempts).values(rows);
+        // One fixed statement over a JSON parameter (prepared once per connection) rather than a
+        // query built for every flush size: this runs for every attempt (bench/RESULTS.md).
+        await this.db.$client`insert into delivery_attempts (subscriber_name, stream_message_id, event_id, attempt, status_code, error, duration_ms, outcome, at)
+          select * from json_to_recordset(${JSON.stringify(rows)}::json) as t(
+            "subscriberName" varchar, "streamMessageId" varchar, "eventId" varchar, attempt int, "statusCode" int,
+            error text, "durationMs" int, outcome text, at timestamptz)`;
       } catch (err) {
         const code = (err as { cause?: { code?: string } }).cause?.code;
         // 23503: the subscriber was deleted meanwhile; its log went with it.

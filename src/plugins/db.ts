@@ -6,7 +6,8 @@ import * as schema from "../db/schema.js";
 import { runMigrations } from "../db/migrate.js";
 import { StartupError } from "../errors.js";
 
-export type Db = PostgresJsDatabase<typeof schema>;
+/** Drizzle over postgres.js; `$client` runs the few hot statements directly. */
+export type Db = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
 
 declare module "fastify" {
   interface FastifyInstance {

@@ -144,7 +144,12 @@ export class Settler {
         : [],
     );
     if (letters.length === 0) {
-      await this.db.insert(processedEvents).values(rows).onConflictDoNothing();
+      // The hot path (every successful delivery): one fixed statement over a JSON parameter,
+      // prepared once per connection, instead of a query built and parsed anew for each batch size.
+      const json = JSON.stringify(batch.map((p) => ({ id: p.id, event_id: p.eventId })));
+      await this.db.$client`insert into processed_events (subscriber_name, stream_message_id, event_id, outcome)
+        select ${this.subscriber}, id, event_id, 'delivered' from json_to_recordset(${json}::json) as t(id varchar, event_id varchar)
+        on conflict do nothing`;
       return;
     }
     await this.db.transaction(async (tx) => {

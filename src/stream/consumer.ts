@@ -171,8 +171,12 @@ export class EventConsumer {
     }
   }
 
+  /**
+   * Reads ahead by one batch: the next batch is read and dedup-checked while the current one is
+   * still in flight, so the subscriber's max_in_flight stays busy instead of draining between reads.
+   */
   private hasCapacity(): boolean {
-    return this.slots.free() > 0 && this.retries.size < this.maxRetryBacklog;
+    return this.slots.load() < this.slots.capacity() + READ_COUNT && this.retries.size < this.maxRetryBacklog;
   }
 
   /** Trimmed/filtered/deduped entries are settled here; the rest are launched. */

@@ -15,6 +15,15 @@ export class Slots {
     return this.closed || this.waiters.length > 0 ? 0 : Math.max(0, this.size - this.used);
   }
 
+  capacity(): number {
+    return this.size;
+  }
+
+  /** Calls holding or waiting for a slot. */
+  load(): number {
+    return this.used + this.waiters.length;
+  }
+
   /** Waits for a slot; false once closed. */
   async acquire(): Promise<boolean> {
     while (this.used >= this.size && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
