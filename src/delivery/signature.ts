@@ -4,19 +4,29 @@
  * secret. While a rotated-out secret is still valid, both signatures are sent, space-separated,
  * so receivers holding either secret accept the delivery.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
 
 const PREFIX = "whsec_";
 
+/** Decoded keys by secret: signing runs for every attempt, and secrets change only on rotation. */
+const keys = new Map<string, KeyObject>();
+const MAX_KEYS = 10_000;
+
 /** The HMAC key of a `whsec_<base64>` secret (a secret without the prefix is taken as base64 too). */
-export function secretKeyBytes(secret: string): Buffer {
-  return Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, "base64");
+function hmacKey(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    // Rotations add keys for the life of the process; dropping them all now and then bounds that.
+    if (keys.size >= MAX_KEYS) keys.clear();
+    key = createSecretKey(Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, "base64"));
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 /** One `v1,<base64>` signature of a message. */
 export function sign(secret: string, id: string, timestampSeconds: number, body: string): string {
-  const mac = createHmac("sha256", secretKeyBytes(secret)).update(`${id}.${timestampSeconds}.${body}`).digest("base64");
-  return `v1,${mac}`;
+  return `v1,${createHmac("sha256", hmacKey(secret)).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`;
 }
 
 /** The Standard Webhooks headers of one attempt; the timestamp is taken afresh for each attempt. */
