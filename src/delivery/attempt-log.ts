@@ -13,6 +13,7 @@ import { deliveryAttempts } from "../db/schema.js";
 export type AttemptRow = typeof deliveryAttempts.$inferInsert;
 
 const FLUSH_MS = 250;
+const FLUSH_ROWS = 500;
 const MAX_BUFFER = 10_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
@@ -34,8 +35,12 @@ export class AttemptLog {
   }
 
   record(row: AttemptRow): void {
-    this.buffer.push({ ...row, at: row.at ?? new Date() });
+    row.at ??= new Date();
+    this.buffer.push(row);
     if (this.buffer.length > MAX_BUFFER) this.buffer.splice(0, this.buffer.length - MAX_BUFFER);
+    // At high rates rows are written before they outlive two young-generation GCs: promoted to
+    // the old generation, they would only be freed by a full GC and grow the process meanwhile.
+    else if (this.buffer.length >= FLUSH_ROWS) void this.flush();
   }
 
   /** Writes what is buffered; concurrent calls share one flush. */

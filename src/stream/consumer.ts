@@ -145,10 +145,14 @@ export class EventConsumer {
     let backoff = 100;
     while (!this.stopping) {
       try {
-        if (!this.hasCapacity()) {
-          await sleep(20);
+        if (this.retries.size >= this.maxRetryBacklog) {
+          await sleep(50);
           continue;
         }
+        // Woken by the slot release that makes room, not by polling: a poll interval left
+        // max_in_flight idle at high rates (bench/RESULTS.md).
+        await this.slots.whenLoadBelow(this.readAheadLimit());
+        if (this.stopping) break;
         if (this.blocking.status === "wait") await this.blocking.connect();
         const reply = await this.blocking.xreadgroup("GROUP", this.group, this.opts.consumer, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", this.opts.stream, ">");
         backoff = 100;
@@ -175,8 +179,12 @@ export class EventConsumer {
    * Reads ahead by one batch: the next batch is read and dedup-checked while the current one is
    * still in flight, so the subscriber's max_in_flight stays busy instead of draining between reads.
    */
+  private readAheadLimit(): number {
+    return this.slots.capacity() + READ_COUNT;
+  }
+
   private hasCapacity(): boolean {
-    return this.slots.load() < this.slots.capacity() + READ_COUNT && this.retries.size < this.maxRetryBacklog;
+    return this.slots.load() < this.readAheadLimit() && this.retries.size < this.maxRetryBacklog;
   }
 
   /** Trimmed/filtered/deduped entries are settled here; the rest are launched. */

@@ -7,6 +7,8 @@ export class Slots {
   private used = 0;
   private closed = false;
   private readonly waiters: (() => void)[] = [];
+  /** One caller waiting for the load to fall below `below` (the read loop, for room to read ahead). */
+  private room: { below: number; wake: () => void } | null = null;
 
   constructor(private size: number) {}
 
@@ -35,16 +37,31 @@ export class Slots {
   release(): void {
     this.used--;
     this.waiters.shift()?.();
+    if (this.room !== null && this.load() < this.room.below) this.wakeRoom();
+  }
+
+  /** Resolves once fewer than `below` calls hold or wait for a slot (at once if so already, or when closed). */
+  whenLoadBelow(below: number): Promise<void> {
+    if (this.closed || this.load() < below) return Promise.resolve();
+    return new Promise((wake) => (this.room = { below, wake }));
+  }
+
+  private wakeRoom(): void {
+    const room = this.room;
+    this.room = null;
+    room?.wake();
   }
 
   resize(size: number): void {
     this.size = size;
     for (const wake of this.waiters.splice(0)) wake();
+    this.wakeRoom();
   }
 
   /** Wakes every waiter with `false`. */
   close(): void {
     this.closed = true;
     for (const wake of this.waiters.splice(0)) wake();
+    this.wakeRoom();
   }
 }
