@@ -42,7 +42,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -273,6 +273,23 @@ function cpuSeconds(pid) {
   }
 }
 
+/**
+ * CPU seconds all Postgres processes have used so far: the server shares this box's cores with
+ * the consumer under test, so its work per event counts against throughput too.
+ */
+function postgresCpuSeconds() {
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += cpuSeconds(pid);
+    } catch {
+      // the process exited meanwhile
+    }
+  }
+  return total;
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -398,15 +415,17 @@ async function main() {
         const name = `bench-r${round}`;
         const [bucket, url] = receiver.bucket(`/gateway/${round}`);
         const cpu0 = cpuSeconds(gateway.child.pid);
+        const pg0 = postgresCpuSeconds();
         const started = now();
         const sub = expect("create subscriber", await call("POST", "/v1/subscribers", { name, url, event_types: ["*"], start_from: "earliest", max_in_flight: CONCURRENCY }), 201);
         await bucket.until(EVENTS, `gateway round ${round + 1}`);
         await settled(GATEWAY_STREAM, name);
         const cpu = cpuSeconds(gateway.child.pid) - cpu0;
+        const pgCpu = postgresCpuSeconds() - pg0;
         // An independent check that what was measured are real Standard Webhooks deliveries.
         new Webhook(sub.secret).verify(bucket.sample.body, bucket.sample.headers);
         expect("delete subscriber", await call("DELETE", `/v1/subscribers/${name}`), 204);
-        return { bucket, started, cpu };
+        return { bucket, started, cpu, pgCpu };
       },
       /** XADDs directly, creates the group at 0, then starts the consumer process. */
       async baseline(round) {
@@ -420,11 +439,13 @@ async function main() {
         const started = now();
         const proc = await startBaseline(group, url, `baseline-r${round + 1}`);
         const cpu0 = cpuSeconds(proc.child.pid);
+        const pg0 = postgresCpuSeconds();
         await bucket.until(EVENTS, `baseline round ${round + 1}`);
         await settled(BASELINE_STREAM, group);
         const cpu = cpuSeconds(proc.child.pid) - cpu0;
+        const pgCpu = postgresCpuSeconds() - pg0;
         await stopChild(proc);
-        return { bucket, started, cpu };
+        return { bucket, started, cpu, pgCpu };
       },
     };
     console.log(`# delivery benchmark  ${new Date().toISOString()}`);
@@ -443,18 +464,19 @@ async function main() {
       const res = {};
       for (const name of order) {
         await sleep(500);
-        const { bucket, started, cpu } = await runs[name](round);
+        const { bucket, started, cpu, pgCpu } = await runs[name](round);
         res[name] = {
           events: (bucket.ids.size * 1000) / (bucket.last - bucket.first),
           firstMs: bucket.first - started,
           duplicates: bucket.requests - bucket.ids.size,
           cpuUs: (cpu * 1e6) / bucket.ids.size,
+          pgCpuUs: (pgCpu * 1e6) / bucket.ids.size,
         };
         rows[name].push(res[name]);
       }
       ratios.push(res.gateway.events / res.baseline.events);
       const line = (n) =>
-        `${n} ${fmt(res[n].events)} ev/s (first after ${fmt(res[n].firstMs)} ms, ${res[n].duplicates} dup, cpu/event ${fmt(res[n].cpuUs)} µs)`;
+        `${n} ${fmt(res[n].events)} ev/s (first after ${fmt(res[n].firstMs)} ms, ${res[n].duplicates} dup, cpu/event ${fmt(res[n].cpuUs)} µs, postgres ${fmt(res[n].pgCpuUs)} µs)`;
       console.log(`  round ${round + 1}: ${line("baseline")} | ${line("gateway")} | ratio ${ratios.at(-1).toFixed(3)}`);
     }
 

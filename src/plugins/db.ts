@@ -27,16 +27,7 @@ const MIGRATION_RETRY_MS = 5000;
 export default fp(
   async (app, opts: { config: Config }) => {
     const { config } = opts;
-    const sql = postgres(config.databaseUrl, {
-      max: 10,
-      connect_timeout: 5,
-      idle_timeout: 60,
-      onnotice: () => {},
-      // postgres.js prepares every statement, and Postgres may then settle on one generic plan per
-      // connection. One made while a table was small keeps scanning it after it grew: the dedup
-      // lookup took 350 ms at 20,000 rows. A plan made for each call's values costs ~0.1 ms.
-      connection: { plan_cache_mode: "force_custom_plan" },
-    });
+    const sql = postgres(config.databaseUrl, { max: 10, connect_timeout: 5, idle_timeout: 60, onnotice: () => {} });
     let closed = false;
     let dbReady: Promise<void>;
     if (config.mode === "required") {

@@ -13,13 +13,15 @@ export type DeadLetterReason = (typeof deadLetters.$inferInsert)["reason"];
 /**
  * The ids among `ids` that this subscriber already processed (Charter C: one query per batch).
  * One fixed statement, prepared once per connection (a Drizzle `inArray` is a new statement for
- * every batch size); the pool plans it for each call's ids (plugins/db.ts), so it stays an
- * index-only scan on the dedup key. Stream ids hold no commas.
+ * every batch size). Its shape is chosen for the planner: one unique-key probe per id, whatever
+ * the table statistics say. Written as `= any(…)` or as a join, the plan made while the table
+ * was small (before autovacuum's first ANALYZE) scans all of the subscriber's rows on every call:
+ * 9–350 ms at 40,000 rows instead of 0.3 ms. Stream ids hold no commas.
  */
 export async function processedIds(db: Db, subscriber: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const rows = await db.$client<{ id: string }[]>`select stream_message_id as id from processed_events
-    where subscriber_name = ${subscriber} and stream_message_id = any(string_to_array(${ids.join(",")}, ','))`;
+  const rows = await db.$client<{ id: string }[]>`select hit.id from unnest(string_to_array(${ids.join(",")}, ',')) as t(id),
+    lateral (select stream_message_id as id from processed_events where subscriber_name = ${subscriber} and stream_message_id = t.id limit 1) as hit`;
   return new Set(rows.map((r) => r.id));
 }
 
