@@ -88,8 +88,10 @@ export async function updateSubscriberRow(db: Executor, name: string, change: Pa
   return row ?? null;
 }
 
-/** Deletes a row (FK cascade removes its dedup rows, dead letters and attempts); false when absent. */
+/** Deletes a row, its delivery log and (by FK cascade) its dedup rows and dead letters; false when absent. */
 export async function deleteSubscriberRow(db: Executor, name: string): Promise<boolean> {
+  // The delivery log has no foreign key to cascade along (schema.ts).
+  await db.delete(deliveryAttempts).where(eq(deliveryAttempts.subscriberName, name));
   const deleted = await db.delete(subscribers).where(eq(subscribers.name, name)).returning({ name: subscribers.name });
   return deleted.length > 0;
 }

@@ -56,12 +56,8 @@ export class AttemptLog {
             "subscriberName" varchar, "streamMessageId" varchar, "eventId" varchar, attempt int, "statusCode" int,
             error text, "durationMs" int, outcome text, at timestamptz)`;
       } catch (err) {
-        const code = (err as { cause?: { code?: string } }).cause?.code;
-        // 23503: the subscriber was deleted meanwhile; its log went with it.
-        if (code !== "23503") {
-          this.buffer.unshift(...rows.slice(-(MAX_BUFFER - this.buffer.length)));
-          this.log.warn({ err: (err as Error).message }, "writing the delivery log failed; will retry");
-        }
+        this.buffer.unshift(...rows.slice(-(MAX_BUFFER - this.buffer.length)));
+        this.log.warn({ err: (err as Error).message }, "writing the delivery log failed; will retry");
       }
     })().finally(() => (this.flushing = null));
     return this.flushing;
