@@ -31,4 +31,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node as PID 1 receives SIGTERM directly: close-with-grace drains requests and deliveries.
-CMD ["node", "dist/server.js"]
+# The flag is npm start's (README, "Memory").
+CMD ["node", "--heap-growing-percent=50", "dist/server.js"]

@@ -24,6 +24,8 @@
  *               carries its send time; latency = arrival − send time, warm-up events left out.
  *
  * The gateway's RSS (VmRSS from /proc) is sampled every 100 ms for the whole run; the max counts.
+ * CPU per event is the consumer process's, and apart from it all Postgres processes' (the box's
+ * cores are shared, so Postgres work counts against throughput too).
  *
  * Env (all optional):
  *   BENCH_EVENTS=20000 BENCH_ROUNDS=3 BENCH_CONCURRENCY=32 (subscriber max_in_flight = baseline pool)
@@ -32,29 +34,40 @@
  *   BENCH_GATEWAY_ENV="K=V K2=V2" (more gateway environment; BRAIN_WEBHOOK_ALLOW_PRIVATE=true and
  *     BRAIN_MAX_EVENT_LOOP_DELAY_MS=0 are set already: the receiver is on 127.0.0.1, and load
  *     shedding must not refuse the preload)
- *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (read the profile with
- *     `node bench/cpuprofile-top.js <file>`), BENCH_BASELINE_NODE_ARGS likewise
+ *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (added to the node flags of
+ *     `npm start`; read the profile with `node bench/cpuprofile-top.js <file>`),
+ *     BENCH_BASELINE_NODE_ARGS likewise
  *   REDIS_URL=redis://127.0.0.1:6379  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL)
  *
  * Uses its own database (created and dropped here) and its own stream keys (deleted at the end).
  * Exit code 0 when every target is met, 1 otherwise.
  */
-import { spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
-import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
+import { cpus, loadavg } from "node:os";
 import postgres from "postgres";
 import { Webhook } from "standardwebhooks";
 import { Pool } from "undici";
+import {
+  BASELINE_NODE_ARGS,
+  BenchRun,
+  cpuSeconds,
+  env,
+  envelope,
+  fmt,
+  freePort,
+  GATEWAY_ENV,
+  GATEWAY_NODE_ARGS,
+  LOG_LEVEL,
+  median,
+  percentile,
+  postgresCpuSeconds,
+  REDIS_URL,
+  sleep,
+} from "./lib.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 20_000);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 32);
@@ -62,14 +75,6 @@ const RATE = Number(env.BENCH_RATE ?? 1000);
 const LATENCY_SECONDS = Number(env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_WARMUP = Number(env.BENCH_LATENCY_WARMUP ?? 1);
 const LATENCY_BATCH = Number(env.BENCH_LATENCY_BATCH ?? 10);
-const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "info";
-const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-const GATEWAY_ENV = Object.fromEntries(
-  (env.BENCH_GATEWAY_ENV ?? "").split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-);
-const BASELINE_NODE_ARGS = (env.BENCH_BASELINE_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-const REDIS_URL = env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const PG_ADMIN_URL = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 const TARGETS = { ratio: 0.7, p99Ms: 20, rssMb: 200 };
 /** Events per POST /v1/events/batch while preloading (the gateway's default BRAIN_MAX_BATCH). */
@@ -77,41 +82,12 @@ const PRELOAD_BATCH = 500;
 /** A run fails when the receiver sees no new event for this long. */
 const STALL_MS = 30_000;
 
-const suffix = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-const TOKEN = `bench-${randomBytes(12).toString("hex")}`;
-const GATEWAY_STREAM = `bench:deliver:${suffix}:gateway`;
-const BASELINE_STREAM = `bench:deliver:${suffix}:baseline`;
-const DB_NAME = `brain_bench_${suffix}`;
-const logDir = mkdtempSync(join(tmpdir(), "brain-bench-"));
+const run = new BenchRun("deliver");
+const GATEWAY_STREAM = `${run.keyPrefix}:gateway`;
+const BASELINE_STREAM = `${run.keyPrefix}:baseline`;
 
 /** Wall-clock milliseconds with sub-millisecond resolution; sender and receiver share this process. */
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** A realistic Charter envelope (~500 bytes) carrying `extra` in its payload. */
-function envelope(extra) {
-  return {
-    type: "mission.created",
-    source: "mission_queue",
-    target: null,
-    payload: {
-      ...extra,
-      mission_id: "m-1042",
-      title: "Survey sector 7G",
-      priority: 3,
-      tags: ["survey", "autonomous"],
-      requested_by: { user_id: "u-7781", team: "ops" },
-      params: { max_duration_s: 3600, retries: 2, dry_run: false },
-    },
-    timestamp: "2026-11-26T18:00:00.000Z",
-    meta: {
-      schema_version: 1,
-      producer: "mission_queue_manager",
-      source_module: "missions",
-      correlation_id: "0193a1c2-7d4e-7b8a-9c1d-2e3f4a5b6c7d",
-    },
-  };
-}
 
 /** Arrivals on one receiver path. With `latency`, each body's `payload.sent_at` is read too. */
 class Bucket {
@@ -190,17 +166,6 @@ async function startReceiver() {
   };
 }
 
-async function freePort() {
-  const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, "close");
-  return port;
-}
-
-const children = [];
 /** Max VmRSS (MB) seen per child name, sampled every 100 ms. */
 const maxRssMb = {};
 
@@ -213,128 +178,23 @@ function rssMb(pid) {
 }
 
 const rssSampler = setInterval(() => {
-  for (const { name, child } of children) {
+  for (const { name, child } of run.children) {
     const mb = rssMb(child.pid);
     const key = name.replace(/-.*/, "");
     if (mb > (maxRssMb[key] ?? 0)) maxRssMb[key] = mb;
   }
 }, 100).unref();
 
-/**
- * Starts a child process with stdout+stderr into a log file. `ready` is a URL that answers 200
- * once it is up, or "ipc" for a child that sends a message when it is.
- */
-async function startChild(name, args, childEnv, ready) {
-  const logFile = join(logDir, `${name}.log`);
-  const fd = openSync(logFile, "w");
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { PATH: env.PATH ?? "", ...childEnv },
-    // Only the baseline gets an IPC channel: an open channel would keep the gateway from exiting.
-    stdio: ["ignore", fd, fd, ...(ready === "ipc" ? ["ipc"] : [])],
-  });
-  closeSync(fd);
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal)));
-  const proc = { name, child, exited, logFile };
-  children.push(proc);
-  let up = false;
-  if (ready === "ipc") child.once("message", () => (up = true));
-  const deadline = Date.now() + 30_000;
-  while (!up) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start-up:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
-    }
-    if (ready !== "ipc") up = await fetch(ready).then((r) => r.ok, () => false);
-    if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s`);
-    if (!up) await sleep(50);
-  }
-  return proc;
-}
-
-/** SIGTERM (lets --cpu-prof write its profile), SIGKILL after 15 s. */
-async function stopChild(proc) {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) {
-    proc.child.kill("SIGTERM");
-    const timer = setTimeout(() => proc.child.kill("SIGKILL"), 15_000);
-    await proc.exited;
-    clearTimeout(timer);
-  }
-  children.splice(children.indexOf(proc), 1);
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return NaN;
-  }
-}
-
-/**
- * CPU seconds all Postgres processes have used so far: the server shares this box's cores with
- * the consumer under test, so its work per event counts against throughput too.
- */
-function postgresCpuSeconds() {
-  let total = 0;
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += cpuSeconds(pid);
-    } catch {
-      // the process exited meanwhile
-    }
-  }
-  return total;
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-/** Nearest-rank percentile of an ascending array. */
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-const fmt = (n, digits = 0) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
 async function main() {
-  const redis = new Redis(REDIS_URL);
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${DB_NAME}`);
-  const dbUrl = new URL(PG_ADMIN_URL);
-  dbUrl.pathname = `/${DB_NAME}`;
+  const { redis } = run;
+  const dbUrl = await run.createDatabase();
   const receiver = await startReceiver();
   let gatewayPool = null;
-
-  const cleanup = async () => {
-    clearInterval(rssSampler);
-    for (const p of [...children]) await stopChild(p).catch(() => {});
-    receiver.close();
-    await gatewayPool?.close();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `bench:deliver:${suffix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-    redis.disconnect();
-    await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`).catch(() => {});
-    await admin.end();
-  };
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
-    for (const p of children) p.child.kill("SIGKILL");
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
 
   let allMet = false;
   try {
     // The baseline's dedup table: the shape and unique key of the gateway's processed_events.
-    const benchDb = postgres(dbUrl.toString(), { max: 1, onnotice: () => {} });
+    const benchDb = postgres(dbUrl, { max: 1, onnotice: () => {} });
     await benchDb`create table bench_processed (
       id bigserial primary key, subscriber_name varchar(255) not null, stream_message_id varchar(50) not null,
       event_id varchar(64), outcome text not null, processed_at timestamptz not null default now(),
@@ -343,16 +203,16 @@ async function main() {
 
     const gatewayPort = await freePort();
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const gateway = await startChild(
+    const gateway = await run.startChild(
       "gateway",
       [...GATEWAY_NODE_ARGS, "dist/server.js"],
       {
         HOST: "127.0.0.1",
         PORT: String(gatewayPort),
         REDIS_URL,
-        DATABASE_URL: dbUrl.toString(),
+        DATABASE_URL: dbUrl,
         BRAIN_STREAM: GATEWAY_STREAM,
-        BRAIN_API_TOKENS: `${TOKEN}=admin+publish`,
+        BRAIN_API_TOKENS: `${run.token}=admin+publish`,
         BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
         BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
         LOG_LEVEL,
@@ -366,7 +226,7 @@ async function main() {
         method,
         path,
         // No content-type without a body: Fastify refuses an empty JSON body.
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { "content-type": "application/json" } : {}) },
+        headers: { authorization: `Bearer ${run.token}`, ...(body ? { "content-type": "application/json" } : {}) },
         body: body ? JSON.stringify(body) : undefined,
       });
       const text = await res.body.text();
@@ -397,10 +257,10 @@ async function main() {
       await pipeline.exec();
     };
     const startBaseline = (group, url, name) =>
-      startChild(
+      run.startChild(
         name,
         [...BASELINE_NODE_ARGS, "bench/baseline-deliver.js"],
-        { REDIS_URL, DATABASE_URL: dbUrl.toString(), BENCH_STREAM: BASELINE_STREAM, BENCH_GROUP: group, BENCH_URL: url, BENCH_CONCURRENCY: String(CONCURRENCY) },
+        { REDIS_URL, DATABASE_URL: dbUrl, BENCH_STREAM: BASELINE_STREAM, BENCH_GROUP: group, BENCH_URL: url, BENCH_CONCURRENCY: String(CONCURRENCY) },
         "ipc",
       );
 
@@ -444,7 +304,7 @@ async function main() {
         await settled(BASELINE_STREAM, group);
         const cpu = cpuSeconds(proc.child.pid) - cpu0;
         const pgCpu = postgresCpuSeconds() - pg0;
-        await stopChild(proc);
+        await run.stopChild(proc);
         return { bucket, started, cpu, pgCpu };
       },
     };
@@ -459,7 +319,7 @@ async function main() {
     console.log(`\n## throughput (${EVENTS} events appended, then delivered)`);
     const rows = { gateway: [], baseline: [] };
     const ratios = [];
-    for (let round = 0; round < ROUNDS && !interrupted; round++) {
+    for (let round = 0; round < ROUNDS && !run.interrupted; round++) {
       const order = round % 2 === 0 ? ["baseline", "gateway"] : ["gateway", "baseline"];
       const res = {};
       for (const name of order) {
@@ -532,7 +392,7 @@ async function main() {
       const [bucket, url] = receiver.bucket("/baseline/latency", true);
       const proc = await startBaseline("bench-latency", url, "baseline-latency");
       latency.baseline = await measureLatency("baseline", bucket, appendBaseline);
-      await stopChild(proc);
+      await run.stopChild(proc);
     }
     for (const name of ["baseline", "gateway"]) {
       const l = latency[name];
@@ -570,11 +430,12 @@ async function main() {
     console.log(`memory: gateway max RSS ${fmt(rss, 0)} MB (target < ${TARGETS.rssMb} MB) → ${met.rss ? "MET" : "MISSED"}`);
     allMet = met.ratio && met.p99 && met.rss;
   } finally {
-    await cleanup();
-    if (allMet) rmSync(logDir, { recursive: true, force: true });
-    else console.log(`(child logs kept in ${logDir})`);
+    clearInterval(rssSampler);
+    receiver.close();
+    await gatewayPool?.close();
+    await run.cleanup(allMet);
   }
-  process.exitCode = allMet && !interrupted ? 0 : 1;
+  process.exitCode = allMet && !run.interrupted ? 0 : 1;
 }
 
 await main();

@@ -17,129 +17,47 @@
  *   BENCH_DURATION=10 BENCH_WARMUP=3 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 BENCH_BATCH_SIZE=100
  *   BENCH_SCENARIOS=single,batch   BENCH_LOG_LEVEL=info (the gateway's LOG_LEVEL; info is its default)
  *   BENCH_GATEWAY_ENV="K=V K2=V2"  (more gateway environment, e.g. BRAIN_MAX_EVENT_LOOP_DELAY_MS=0)
- *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  (extra node flags for the gateway;
+ *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  (added to the node flags of `npm start`;
  *     read the profile with `node bench/cpuprofile-top.js <file>`), BENCH_BASELINE_NODE_ARGS likewise
  *   REDIS_URL=redis://127.0.0.1:6379  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL)
  *
  * Uses its own database (created and dropped here) and its own stream keys (deleted at the end).
  * Exit code 0 when every target is met, 1 otherwise.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
-import { createServer } from "node:net";
-import { cpus, tmpdir, loadavg } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cpus, loadavg } from "node:os";
 import autocannon from "autocannon";
-import { Redis } from "ioredis";
-import postgres from "postgres";
+import {
+  BASELINE_NODE_ARGS,
+  BenchRun,
+  cpuSeconds,
+  env,
+  envelope,
+  fmt,
+  freePort,
+  GATEWAY_ENV,
+  GATEWAY_NODE_ARGS,
+  LOG_LEVEL,
+  median,
+  REDIS_URL,
+  redisCpuSeconds,
+} from "./lib.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP ?? 3);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
 const BATCH_SIZE = Number(env.BENCH_BATCH_SIZE ?? 100);
 const SCENARIOS = (env.BENCH_SCENARIOS ?? "single,batch").split(",").map((s) => s.trim());
-const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? "info";
-const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-/** Extra gateway environment, e.g. "BRAIN_MAX_EVENT_LOOP_DELAY_MS=0 BRAIN_ROLE=api". */
-const GATEWAY_ENV = Object.fromEntries(
-  (env.BENCH_GATEWAY_ENV ?? "").split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-);
-const BASELINE_NODE_ARGS = (env.BENCH_BASELINE_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-const REDIS_URL = env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const PG_ADMIN_URL = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 const TARGETS = { single: { ratio: 0.9, p99Ms: 10 }, batch: { ratio: 0.8 } };
 
-const suffix = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-const TOKEN = `bench-${randomBytes(12).toString("hex")}`;
-const GATEWAY_STREAM = `bench:ingest:${suffix}:gateway`;
-const BASELINE_STREAM = `bench:ingest:${suffix}:baseline`;
-const DB_NAME = `brain_bench_${suffix}`;
-const logDir = mkdtempSync(join(tmpdir(), "brain-bench-"));
+const run = new BenchRun("ingest");
+const GATEWAY_STREAM = `${run.keyPrefix}:gateway`;
+const BASELINE_STREAM = `${run.keyPrefix}:baseline`;
 
-/** A realistic Charter envelope (~450 bytes): no id, so the gateway assigns one and appends every time. */
-function envelope(i) {
-  return {
-    type: "mission.created",
-    source: "mission_queue",
-    target: null,
-    payload: {
-      mission_id: `m-${1000 + i}`,
-      title: "Survey sector 7G",
-      priority: 3,
-      tags: ["survey", "autonomous"],
-      requested_by: { user_id: "u-7781", team: "ops" },
-      params: { max_duration_s: 3600, retries: 2, dry_run: false },
-    },
-    timestamp: "2026-11-26T18:00:00.000Z",
-    meta: {
-      schema_version: 1,
-      producer: "mission_queue_manager",
-      source_module: "missions",
-      correlation_id: "0193a1c2-7d4e-7b8a-9c1d-2e3f4a5b6c7d",
-    },
-  };
-}
-const SINGLE_BODY = JSON.stringify(envelope(0));
-const BATCH_BODY = JSON.stringify({ events: Array.from({ length: BATCH_SIZE }, (_, i) => envelope(i)) });
-
-async function freePort() {
-  const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, "close");
-  return port;
-}
-
-const children = [];
-
-/** Starts a server child process with stdout+stderr into a log file; resolves once /health answers. */
-async function startChild(name, args, childEnv, healthPath) {
-  const port = await freePort();
-  const logFile = join(logDir, `${name}.log`);
-  const fd = openSync(logFile, "w");
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { PATH: env.PATH ?? "", ...childEnv, PORT: String(port) },
-    stdio: ["ignore", fd, fd],
-  });
-  closeSync(fd);
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal)));
-  const proc = { name, child, exited, logFile, url: `http://127.0.0.1:${port}` };
-  children.push(proc);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start-up:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
-    }
-    try {
-      const res = await fetch(proc.url + healthPath);
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return proc;
-}
-
-/** SIGTERM (lets --cpu-prof write its profile), SIGKILL after 15 s. */
-async function stopChild(proc) {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  proc.child.kill("SIGTERM");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 15_000);
-  await proc.exited;
-  clearTimeout(timer);
-}
+// Envelopes without an id: the gateway assigns one and appends every time.
+const SINGLE_BODY = JSON.stringify(envelope());
+const BATCH_BODY = JSON.stringify({ events: Array.from({ length: BATCH_SIZE }, (_, i) => envelope({ seq: i })) });
 
 function cannon(url, body, headers, duration) {
   return autocannon({
@@ -153,75 +71,33 @@ function cannon(url, body, headers, duration) {
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return NaN;
-  }
-}
-
-/** Redis CPU seconds (used_cpu_user + used_cpu_sys) from INFO cpu. */
-async function redisCpuSeconds(redis) {
-  const info = await redis.info("cpu");
-  const get = (k) => Number(new RegExp(`^${k}:([0-9.]+)`, "m").exec(info)?.[1] ?? NaN);
-  return get("used_cpu_user") + get("used_cpu_sys");
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (n, digits = 0) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
 async function main() {
-  const redis = new Redis(REDIS_URL);
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${DB_NAME}`);
-  const dbUrl = new URL(PG_ADMIN_URL);
-  dbUrl.pathname = `/${DB_NAME}`;
-
-  const cleanup = async () => {
-    for (const p of children) await stopChild(p).catch(() => {});
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `bench:ingest:${suffix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-    redis.disconnect();
-    await admin.unsafe(`drop database if exists ${DB_NAME} with (force)`).catch(() => {});
-    await admin.end();
-  };
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
-    for (const p of children) p.child.kill("SIGKILL");
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const { redis } = run;
+  const dbUrl = await run.createDatabase();
 
   let allMet = true;
   try {
-    const gateway = await startChild(
+    /** Starts a server on a free port; `url` is added to the child's record. */
+    const startServer = async (name, args, childEnv, healthPath) => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      return { ...(await run.startChild(name, args, { ...childEnv, PORT: String(port) }, url + healthPath)), url };
+    };
+    const gateway = await startServer(
       "gateway",
       [...GATEWAY_NODE_ARGS, "dist/server.js"],
       {
         HOST: "127.0.0.1",
         REDIS_URL,
-        DATABASE_URL: dbUrl.toString(),
+        DATABASE_URL: dbUrl,
         BRAIN_STREAM: GATEWAY_STREAM,
-        BRAIN_API_TOKENS: `${TOKEN}=admin+publish`,
+        BRAIN_API_TOKENS: `${run.token}=admin+publish`,
         LOG_LEVEL: LOG_LEVEL,
         ...GATEWAY_ENV,
       },
       "/health/live",
     );
-    const baseline = await startChild(
+    const baseline = await startServer(
       "baseline",
       [...BASELINE_NODE_ARGS, "bench/baseline-ingest.js"],
       { REDIS_URL, BENCH_STREAM: BASELINE_STREAM },
@@ -229,7 +105,7 @@ async function main() {
     );
 
     const targets = {
-      gateway: { proc: gateway, stream: GATEWAY_STREAM, headers: { authorization: `Bearer ${TOKEN}` }, single: "/v1/events", batch: "/v1/events/batch" },
+      gateway: { proc: gateway, stream: GATEWAY_STREAM, headers: { authorization: `Bearer ${run.token}` }, single: "/v1/events", batch: "/v1/events/batch" },
       baseline: { proc: baseline, stream: BASELINE_STREAM, headers: {}, single: "/events", batch: "/events/batch" },
     };
 
@@ -241,7 +117,7 @@ async function main() {
     const bad = await fetch(gateway.url + "/v1/events", {
       method: "POST",
       headers: { "content-type": "application/json", ...targets.gateway.headers },
-      body: JSON.stringify({ ...envelope(0), meta: {} }),
+      body: JSON.stringify({ ...envelope(), meta: {} }),
     });
     if (bad.status !== 400) throw new Error(`gateway accepted an invalid envelope (${bad.status})`);
 
@@ -292,7 +168,7 @@ async function main() {
       await run("gateway", WARMUP);
       const rows = { gateway: [], baseline: [] };
       const ratios = [];
-      for (let round = 0; round < ROUNDS && !interrupted; round++) {
+      for (let round = 0; round < ROUNDS && !run.interrupted; round++) {
         const order = round % 2 === 0 ? ["baseline", "gateway"] : ["gateway", "baseline"];
         const res = {};
         for (const name of order) {
@@ -345,11 +221,9 @@ async function main() {
       );
     }
   } finally {
-    await cleanup();
-    if (allMet) rmSync(logDir, { recursive: true, force: true });
-    else console.log(`(child logs kept in ${logDir})`);
+    await run.cleanup(allMet);
   }
-  process.exitCode = allMet && !interrupted ? 0 : 1;
+  process.exitCode = allMet && !run.interrupted ? 0 : 1;
 }
 
 await main();
