@@ -1,7 +1,7 @@
 /**
  * EventConsumer as a library (what in-process consumers would use): handlers per event type,
- * PermanentError → dead letter, unknown types ACKed unseen, and the bound on entries waiting
- * for a retry.
+ * PermanentError → dead letter, unknown types ACKed unseen, the bound on entries waiting for a
+ * retry, and the bound on entries read ahead of max_in_flight.
  */
 import t from "tap";
 import { Redis } from "ioredis";
@@ -76,4 +76,39 @@ t.test("while too many entries wait for a retry, no new entries are read", async
   t.equal(calls, 5, "the ten new entries were not taken");
   const [group] = (await app.redis.xinfo("GROUPS", config.stream)) as unknown[][];
   t.equal(Number(group![group!.indexOf("lag") + 1]), 10, "they wait unread in the stream");
+});
+
+t.test("reading ahead is bounded by max_in_flight and resumes as calls finish", async (t) => {
+  const { app, config, consumer } = await setup(t, "readahead");
+  const total = 450;
+  await app.publisher.publish(Array.from({ length: total }, (_, i) => ({ json: JSON.stringify(envelope({ type: "job.run", id: `ra-${i}` })), eventId: `ra-${i}` })));
+  let open = 0;
+  let maxOpen = 0;
+  const handled = new Set<string>();
+  let release: () => void = () => {};
+  let gate = new Promise<void>((r) => (release = r));
+  consumer({
+    handlers: {
+      "job.run": async (e) => {
+        maxOpen = Math.max(maxOpen, ++open);
+        await gate;
+        open--;
+        handled.add(e.streamMessageId);
+      },
+    },
+    maxInFlight: 2,
+  });
+  // Every call blocks: the consumer reads ahead, then has to wait for room.
+  await eventually(() => open === 2, 5000, "two calls in flight");
+  await new Promise((r) => setTimeout(r, 500));
+  const pendingNow = async () => Number(((await app.redis.xpending(config.stream, "readahead")) as [number])[0]);
+  const pending = await pendingNow();
+  t.ok(pending <= 2 + 200, `${pending} entries read while 2 calls hang (at most max_in_flight + 200)`);
+  t.ok(pending < total, "the rest waits unread in the stream");
+  // Let calls finish: the reader must be woken by the room they make, not stall.
+  release();
+  gate = Promise.resolve();
+  await eventually(() => handled.size === total, 15_000, "every entry handled");
+  t.equal(maxOpen, 2, "never more than max_in_flight calls at once");
+  await eventually(async () => (await pendingNow()) === 0, 5000, "all ACKed");
 });
