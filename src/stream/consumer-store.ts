@@ -60,7 +60,8 @@ const LINGER_MS = 10;
 
 /**
  * Group commit: settlements queue up for up to LINGER_MS (and while a flush runs), and the next
- * flush writes them all in one transaction (dedup rows ON CONFLICT DO NOTHING, dead letters) and ACKs them in one XACK.
+ * flush writes them all in one transaction (dedup rows ON CONFLICT DO NOTHING, dead letters) and
+ * ACKs them in one XACK.
  * Rows go first: an XACK without its dedup row could let a replay deliver twice. While Postgres
  * or Redis is down the flush backs off and retries; the entries stay pending (and leased by the
  * consumer's heartbeat) meanwhile.
@@ -109,7 +110,7 @@ export class Settler {
     let backoff = 100;
     while (!this.abandoned && (this.queue.length > 0 || this.written.length > 0)) {
       // Settled entries are already delivered, so a short wait costs no delivery latency, while
-      // a commit and an XACK per handful of rows cost the process more CPU than the requests.
+      // a commit and an XACK for every few rows cost CPU here and in Postgres (bench/RESULTS.md).
       if (this.queue.length < COMMIT_ROWS && !this.closing) await sleep(LINGER_MS);
       try {
         const batch = this.queue.splice(0);
