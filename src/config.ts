@@ -1,96 +1,30 @@
 /**
  * Configuration: the environment, validated once at start into one typed object.
  *
- * ADR-001 lives here: `BRAIN_EVENTSTREAM_MODE` is `required` (default) or `degraded`; there is
- * no silent "optional" mode, and the legacy flags that used to select one are fatal when set.
+ * The event stream is required infrastructure: `BRAIN_EVENTSTREAM_MODE` is `required` (default) or
+ * `degraded`; there is no silent "optional" mode, and the legacy flags that used to select one are
+ * fatal when set. One schema holds each key with the variable it reads, its range and its default,
+ * so the type, the checks and the defaults cannot drift apart.
  */
-import { Type, type Static } from "typebox";
+import { Type, type StaticDecode, type TSchema } from "typebox";
+import type { TLocalizedValidationError } from "typebox/error";
 import { Value } from "typebox/value";
-import { parseDuration, parseDurationList } from "./duration.js";
 
 /** Flags of the removed "optional event stream" mode: setting any of them, even empty, is fatal. */
 export const LEGACY_FLAGS = ["ENABLE_EVENT_STREAM", "USE_EVENT_STREAM", "EVENT_STREAM_AVAILABLE"] as const;
 
+/** The scopes a token in BRAIN_API_TOKENS can carry. */
 export const SCOPES = ["publish", "admin"] as const;
+/** One of SCOPES. */
 export type Scope = (typeof SCOPES)[number];
 
-const Bool = Type.Union([Type.Literal("true"), Type.Literal("false"), Type.Literal("1"), Type.Literal("0")]);
-/** A decimal integer; its range is checked after the schema (env values are strings). */
-const Int = (min: number, max = Number.MAX_SAFE_INTEGER) => Type.String({ pattern: "^[0-9]{1,15}$", "x-range": [min, max] });
-
-/** Every variable the gateway reads; unknown variables are ignored, known ones are checked. */
-export const EnvSchema = Type.Object({
-  PORT: Type.Optional(Int(0, 65535)),
-  HOST: Type.Optional(Type.String({ minLength: 1 })),
-  REDIS_URL: Type.Optional(Type.String({ pattern: "^rediss?://" })),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
-  BRAIN_EVENTSTREAM_MODE: Type.Optional(Type.Union([Type.Literal("required"), Type.Literal("degraded")])),
-  BRAIN_STREAM: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  BRAIN_API_TOKENS: Type.Optional(Type.String()),
-  BRAIN_RETRY_SCHEDULE: Type.Optional(Type.String({ minLength: 1 })),
-  BRAIN_CLAIM_IDLE_MS: Type.Optional(Int(1000)),
-  BRAIN_WEBHOOK_TIMEOUT_MS: Type.Optional(Int(1)),
-  BRAIN_WEBHOOK_ALLOW_PRIVATE: Type.Optional(Bool),
-  LOG_LEVEL: Type.Optional(Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)))),
-  BRAIN_ROLE: Type.Optional(Type.Union([Type.Literal("all"), Type.Literal("api"), Type.Literal("dispatcher")])),
-  BRAIN_SECRET_KEY: Type.Optional(Type.String({ minLength: 32 })),
-  BRAIN_MAX_BODY_BYTES: Type.Optional(Int(1024)),
-  BRAIN_MAX_ENVELOPE_BYTES: Type.Optional(Int(256)),
-  BRAIN_MAX_BATCH: Type.Optional(Int(1, 100_000)),
-  BRAIN_STREAM_MAXLEN: Type.Optional(Int(0)),
-  BRAIN_SHUTDOWN_TIMEOUT_MS: Type.Optional(Int(100)),
-  BRAIN_DELIVERY_RETENTION_HOURS: Type.Optional(Int(1)),
-  BRAIN_METRICS_MAX_EVENT_TYPES: Type.Optional(Int(1, 10_000)),
-  BRAIN_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int(0)),
-  BRAIN_MAX_HEAP_USED_PERCENT: Type.Optional(Int(0, 100)),
-  BRAIN_TRIM_INTERVAL_MS: Type.Optional(Int(0)),
-  BRAIN_STREAM_RETENTION: Type.Optional(Type.String({ minLength: 2 })),
-});
-type Env = Static<typeof EnvSchema>;
-
+/** One accepted API token and the scopes it grants. */
 export interface ApiToken {
   token: string;
   scopes: Set<Scope>;
 }
 
-export interface Config {
-  port: number;
-  host: string;
-  redisUrl: string;
-  databaseUrl: string;
-  mode: "required" | "degraded";
-  stream: string;
-  /** Tokens from BRAIN_API_TOKENS, or one generated admin+publish token (`generatedToken` set). */
-  tokens: ApiToken[];
-  generatedToken: string | null;
-  retryScheduleMs: number[];
-  claimIdleMs: number;
-  webhookTimeoutMs: number;
-  webhookAllowPrivate: boolean;
-  logLevel: string;
-  /** `all` runs API and dispatcher; `api` or `dispatcher` run one half so they scale apart. */
-  role: "all" | "api" | "dispatcher";
-  secretKey: string | null;
-  maxBodyBytes: number;
-  maxEnvelopeBytes: number;
-  maxBatch: number;
-  /** Hard cap on stream length, enforced by the trimmer (stream/trimmer.ts); 0 disables it. */
-  streamMaxLen: number;
-  shutdownTimeoutMs: number;
-  /** delivery_attempts rows older than this are deleted (BRAIN_DELIVERY_RETENTION_HOURS, default 7 days). */
-  deliveryRetentionHours: number;
-  /** Distinct event types labelled in metrics; later ones fold into `other`. */
-  metricsMaxEventTypes: number;
-  /** Load shedding: 503 once the mean event-loop delay exceeds this (ms); 0 disables it. */
-  maxEventLoopDelayMs: number;
-  /** Load shedding: 503 once the used heap exceeds this share of V8's heap limit; 0 disables it. */
-  maxHeapUsedPercent: number;
-  /** How often the trimmer runs (ms); 0 disables trimming (the stream then grows without bound). */
-  trimIntervalMs: number;
-  /** Entries every group is done with stay this long (browsing, `start_from: earliest`) before trimming. */
-  streamRetentionMs: number;
-}
-
+/** A configuration the gateway must not start with; the message names the variable at fault. */
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -105,7 +39,8 @@ export function parseTokens(raw: string): ApiToken[] {
     const token = eq < 0 ? entry : entry.slice(0, eq);
     if (eq < 0 || !TOKEN_RE.test(token)) {
       throw new ConfigError(
-        "BRAIN_API_TOKENS: each entry must be <token>=<scope>[+<scope>] with a token of at least 16 characters and no ',', '=', '+' or space",
+        "BRAIN_API_TOKENS: each entry must be <token>=<scope>[+<scope>] with a token of at least 16 characters " +
+          "and no ',', '=', '+' or space",
       );
     }
     const scopes = entry.slice(eq + 1).split("+");
@@ -120,109 +55,171 @@ export function parseTokens(raw: string): ApiToken[] {
   return tokens;
 }
 
-function checkEnv(env: Record<string, string | undefined>): Env {
-  const picked: Record<string, string> = {};
-  for (const key of Object.keys(EnvSchema.properties)) {
-    const v = env[key];
-    if (v !== undefined) picked[key] = v;
-  }
-  for (const error of Value.Errors(EnvSchema, picked)) {
-    const name = error.instancePath.split("/")[1] ?? "environment";
-    // A union of literals (booleans, LOG_LEVEL, BRAIN_ROLE) lists its values instead of Ajv's "must be equal to constant".
-    const prop = (EnvSchema.properties as Record<string, { anyOf?: { const?: string }[]; "x-range"?: unknown }>)[name];
-    const choices = (prop?.anyOf ?? []).map((c) => c.const);
-    const why = choices.length > 0 ? `use one of: ${choices.join(", ")}` : prop?.["x-range"] ? "must be a whole number" : error.message;
-    throw new ConfigError(`${name}: invalid value ${JSON.stringify(picked[name])} (${why})`);
-  }
-  for (const [key, prop] of Object.entries(EnvSchema.properties) as unknown as [string, Record<string, unknown>][]) {
-    const range = prop["x-range"] as [number, number] | undefined;
-    const raw = picked[key];
-    if (range === undefined || raw === undefined) continue;
-    const [min, max] = range;
-    const n = Number(raw);
-    if (n < min || n > max) {
-      throw new ConfigError(`${key}: ${raw} is out of range (${min}..${max})`);
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+// One source for the schema's patterns and the parser, so a value that passed the check always parses.
+const DURATION = String.raw`\s*([0-9]+)(ms|s|m|h)\s*`;
+const ONE_DURATION = new RegExp(`^${DURATION}$`);
+
+/** Milliseconds of one duration such as `500ms`, `5s`, `30m` or `2h`; the schema has checked its shape. */
+function parseDuration(text: string): number {
+  const [, amount, unit] = ONE_DURATION.exec(text)!;
+  return Number(amount) * UNITS[unit as keyof typeof UNITS];
+}
+
+/** Milliseconds of a comma-separated schedule such as `5s,5m,30m`. */
+function parseDurationList(text: string): number[] {
+  return text.split(",").map(parseDuration);
+}
+
+const DURATION_HELP = "use a whole number with ms, s, m or h";
+
+/**
+ * Every key, annotated with the variable it reads (`env`), and `invalid` where a plain
+ * "invalid value" would not tell the operator what to write instead.
+ */
+const ConfigSchema = Type.Object({
+  port: Type.Integer({ env: "PORT", minimum: 0, maximum: 65535, default: 8080 }),
+  host: Type.String({ env: "HOST", minLength: 1, default: "127.0.0.1" }),
+  redisUrl: Type.String({ env: "REDIS_URL", pattern: "^rediss?://", default: "redis://127.0.0.1:6379" }),
+  databaseUrl: Type.String({
+    env: "DATABASE_URL",
+    pattern: "^postgres(ql)?://",
+    default: "postgres://postgres@127.0.0.1:5432/postgres",
+  }),
+  mode: Type.Enum(["required", "degraded"], {
+    env: "BRAIN_EVENTSTREAM_MODE",
+    default: "required",
+    invalid: 'is not a mode; use "required" (default) or "degraded" (dev/CI only)',
+  }),
+  stream: Type.String({ env: "BRAIN_STREAM", minLength: 1, maxLength: 200, default: "brain:events:stream" }),
+  // No default: loadConfig generates a token when the variable is unset, so the API is never open.
+  tokens: Type.Decode(Type.String({ env: "BRAIN_API_TOKENS" }), parseTokens),
+  generatedToken: Type.Union([Type.String(), Type.Null()], { default: null }),
+  retryScheduleMs: Type.Decode(
+    Type.String({
+      env: "BRAIN_RETRY_SCHEDULE",
+      pattern: `^${DURATION}(,${DURATION})*$`,
+      default: "5s,5m,30m,2h,5h,10h,10h",
+      invalid: `is not a list of durations (${DURATION_HELP} for each, separated by commas)`,
+    }),
+    parseDurationList,
+  ),
+  claimIdleMs: Type.Integer({ env: "BRAIN_CLAIM_IDLE_MS", minimum: 1000, default: 60_000 }),
+  webhookTimeoutMs: Type.Integer({ env: "BRAIN_WEBHOOK_TIMEOUT_MS", minimum: 1, default: 10_000 }),
+  webhookAllowPrivate: Type.Boolean({ env: "BRAIN_WEBHOOK_ALLOW_PRIVATE", default: false }),
+  logLevel: Type.Enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+    env: "LOG_LEVEL",
+    default: "info",
+  }),
+  // `api` and `dispatcher` run one half of the gateway each, so the two can scale apart.
+  role: Type.Enum(["all", "api", "dispatcher"], { env: "BRAIN_ROLE", default: "all" }),
+  secretKey: Type.Union([Type.String({ minLength: 32 }), Type.Null()], { env: "BRAIN_SECRET_KEY", default: null }),
+  maxBodyBytes: Type.Integer({ env: "BRAIN_MAX_BODY_BYTES", minimum: 1024, default: 1024 * 1024 }),
+  maxEnvelopeBytes: Type.Integer({ env: "BRAIN_MAX_ENVELOPE_BYTES", minimum: 256, default: 256 * 1024 }),
+  maxBatch: Type.Integer({ env: "BRAIN_MAX_BATCH", minimum: 1, maximum: 100_000, default: 500 }),
+  // In this and the other limits below, 0 turns the mechanism off.
+  streamMaxLen: Type.Integer({ env: "BRAIN_STREAM_MAXLEN", minimum: 0, default: 0 }),
+  shutdownTimeoutMs: Type.Integer({ env: "BRAIN_SHUTDOWN_TIMEOUT_MS", minimum: 100, default: 15_000 }),
+  deliveryRetentionHours: Type.Integer({ env: "BRAIN_DELIVERY_RETENTION_HOURS", minimum: 1, default: 168 }),
+  metricsMaxEventTypes: Type.Integer({
+    env: "BRAIN_METRICS_MAX_EVENT_TYPES",
+    minimum: 1,
+    maximum: 10_000,
+    default: 100,
+  }),
+  maxEventLoopDelayMs: Type.Integer({ env: "BRAIN_MAX_EVENT_LOOP_DELAY_MS", minimum: 0, default: 1000 }),
+  maxHeapUsedPercent: Type.Integer({ env: "BRAIN_MAX_HEAP_USED_PERCENT", minimum: 0, maximum: 100, default: 90 }),
+  trimIntervalMs: Type.Integer({ env: "BRAIN_TRIM_INTERVAL_MS", minimum: 0, default: 5000 }),
+  streamRetentionMs: Type.Decode(
+    Type.String({
+      env: "BRAIN_STREAM_RETENTION",
+      pattern: `^${DURATION}$`,
+      default: "1h",
+      invalid: `is not a duration (${DURATION_HELP})`,
+    }),
+    parseDuration,
+  ),
+});
+
+/** The validated configuration: one key per variable, plus the token generated when none were given. */
+export type Config = StaticDecode<typeof ConfigSchema>;
+
+interface Field extends TSchema {
+  env?: string;
+  type?: unknown;
+  minimum?: number;
+  maximum?: number;
+  invalid?: string;
+}
+const FIELDS = ConfigSchema.properties as Record<string, Field>;
+
+// Value.Convert alone would also take "1e3", " 12", "0x10" or "TRUE"; the environment must spell them plainly.
+const PLAIN: Record<string, { spelling: RegExp; why: string }> = {
+  integer: { spelling: /^[0-9]{1,15}$/, why: "must be a whole number" },
+  boolean: { spelling: /^(true|false|1|0)$/, why: "use one of: true, false, 1, 0" },
+};
+
+/** Each key's variable, with numbers and booleans converted once their spelling is plain. */
+function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const text = field.env === undefined ? undefined : env[field.env];
+    if (text === undefined) continue;
+    const plain = PLAIN[String(field.type)];
+    if (plain !== undefined && !plain.spelling.test(text)) {
+      throw new ConfigError(`${field.env}: invalid value ${JSON.stringify(text)} (${plain.why})`);
     }
+    // Converting the whole object instead would also turn an empty BRAIN_SECRET_KEY into "no key" (null).
+    input[key] = plain === undefined ? text : Value.Convert(field, text);
   }
-  return picked as Env;
+  return input;
+}
+
+/** The first schema violation as a ConfigError naming the variable and the reason. */
+function describe(error: TLocalizedValidationError, env: Record<string, string | undefined>): ConfigError {
+  const key = error.instancePath.split("/")[1] ?? "";
+  const field = FIELDS[key] ?? {};
+  const name = field.env ?? key;
+  const text = field.env === undefined ? undefined : env[field.env];
+  if (error.keyword === "minimum" || error.keyword === "maximum") {
+    const max = field.maximum ?? Number.MAX_SAFE_INTEGER;
+    return new ConfigError(`${name}: ${text} is out of range (${field.minimum}..${max})`);
+  }
+  if (field.invalid !== undefined) return new ConfigError(`${name}: ${JSON.stringify(text)} ${field.invalid}`);
+  const why = error.keyword === "enum" ? `use one of: ${error.params.allowedValues.join(", ")}` : error.message;
+  return new ConfigError(`${name}: invalid value ${JSON.stringify(text)} (${why})`);
+}
+
+/** The rules no single variable can state; every other check lives in ConfigSchema. */
+function checkRules(env: Record<string, string | undefined>, config: Config): void {
+  const legacy = LEGACY_FLAGS.find((flag) => flag in env);
+  if (legacy !== undefined) {
+    throw new ConfigError(
+      `${legacy} is a removed legacy flag (the event stream is required infrastructure, ADR-001): ` +
+        "unset it and use BRAIN_EVENTSTREAM_MODE=required|degraded",
+    );
+  }
+  if (config.webhookTimeoutMs >= config.claimIdleMs) {
+    throw new ConfigError(
+      `BRAIN_WEBHOOK_TIMEOUT_MS: ${config.webhookTimeoutMs} must stay below BRAIN_CLAIM_IDLE_MS ` +
+        `(${config.claimIdleMs}), or two consumers could hold one entry at once`,
+    );
+  }
 }
 
 /** Reads and validates the environment; throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  for (const flag of LEGACY_FLAGS) {
-    if (flag in env) {
-      throw new ConfigError(
-        `${flag} is a removed legacy flag (the event stream is required infrastructure, ADR-001): unset it and use BRAIN_EVENTSTREAM_MODE=required|degraded`,
-      );
-    }
+  const input = readEnv(env);
+  if (input["tokens"] === undefined) {
+    const token = `brain_${crypto.randomUUID().replaceAll("-", "")}`;
+    Object.assign(input, { tokens: `${token}=${SCOPES.join("+")}`, generatedToken: token });
   }
-  const rawMode = env["BRAIN_EVENTSTREAM_MODE"];
-  if (rawMode !== undefined && rawMode !== "required" && rawMode !== "degraded") {
-    throw new ConfigError(`BRAIN_EVENTSTREAM_MODE: "${rawMode}" is not a mode; use "required" (default) or "degraded" (dev/CI only)`);
-  }
-  const e = checkEnv(env);
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
-  const bool = (v: string | undefined) => v === "true" || v === "1";
-
-  let retryScheduleMs: number[];
-  try {
-    retryScheduleMs = parseDurationList(e.BRAIN_RETRY_SCHEDULE ?? "5s,5m,30m,2h,5h,10h,10h");
-  } catch (err) {
-    throw new ConfigError(`BRAIN_RETRY_SCHEDULE: ${(err as Error).message}`);
-  }
-
-  let tokens: ApiToken[];
-  let generatedToken: string | null = null;
-  if (e.BRAIN_API_TOKENS === undefined) {
-    generatedToken = `brain_${crypto.randomUUID().replaceAll("-", "")}`;
-    tokens = [{ token: generatedToken, scopes: new Set(SCOPES) }];
-  } else {
-    tokens = parseTokens(e.BRAIN_API_TOKENS);
-  }
-
-  let streamRetentionMs: number;
-  try {
-    streamRetentionMs = parseDuration(e.BRAIN_STREAM_RETENTION ?? "1h");
-  } catch (err) {
-    throw new ConfigError(`BRAIN_STREAM_RETENTION: ${(err as Error).message}`);
-  }
-
-  const claimIdleMs = num(e.BRAIN_CLAIM_IDLE_MS, 60_000);
-  const webhookTimeoutMs = num(e.BRAIN_WEBHOOK_TIMEOUT_MS, 10_000);
-  if (webhookTimeoutMs >= claimIdleMs) {
-    throw new ConfigError(
-      `BRAIN_WEBHOOK_TIMEOUT_MS: ${webhookTimeoutMs} must stay below BRAIN_CLAIM_IDLE_MS (${claimIdleMs}), or two consumers could hold one entry at once`,
-    );
-  }
-
-  return {
-    port: num(e.PORT, 8080),
-    host: e.HOST ?? "127.0.0.1",
-    redisUrl: e.REDIS_URL ?? "redis://127.0.0.1:6379",
-    databaseUrl: e.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
-    mode: e.BRAIN_EVENTSTREAM_MODE ?? "required",
-    stream: e.BRAIN_STREAM ?? "brain:events:stream",
-    tokens,
-    generatedToken,
-    retryScheduleMs,
-    claimIdleMs,
-    webhookTimeoutMs,
-    webhookAllowPrivate: bool(e.BRAIN_WEBHOOK_ALLOW_PRIVATE),
-    logLevel: e.LOG_LEVEL ?? "info",
-    role: e.BRAIN_ROLE ?? "all",
-    secretKey: e.BRAIN_SECRET_KEY ?? null,
-    maxBodyBytes: num(e.BRAIN_MAX_BODY_BYTES, 1024 * 1024),
-    maxEnvelopeBytes: num(e.BRAIN_MAX_ENVELOPE_BYTES, 256 * 1024),
-    maxBatch: num(e.BRAIN_MAX_BATCH, 500),
-    streamMaxLen: num(e.BRAIN_STREAM_MAXLEN, 0),
-    shutdownTimeoutMs: num(e.BRAIN_SHUTDOWN_TIMEOUT_MS, 15_000),
-    deliveryRetentionHours: num(e.BRAIN_DELIVERY_RETENTION_HOURS, 168),
-    metricsMaxEventTypes: num(e.BRAIN_METRICS_MAX_EVENT_TYPES, 100),
-    maxEventLoopDelayMs: num(e.BRAIN_MAX_EVENT_LOOP_DELAY_MS, 1000),
-    maxHeapUsedPercent: num(e.BRAIN_MAX_HEAP_USED_PERCENT, 90),
-    trimIntervalMs: num(e.BRAIN_TRIM_INTERVAL_MS, 5000),
-    streamRetentionMs,
-  };
+  const value = Value.Default(ConfigSchema, input);
+  const [error] = Value.Errors(ConfigSchema, value);
+  if (error !== undefined) throw describe(error, env);
+  const config = Value.Decode(ConfigSchema, value);
+  checkRules(env, config);
+  return config;
 }
 
 /** Masks the password of a connection URL for error messages and logs. */

@@ -14,21 +14,51 @@ function rejection(t: Test, env: Record<string, string>): string {
   return "";
 }
 
-t.test("defaults: required mode, loopback host, the SPEC's ports, URLs and limits", async (t) => {
-  const c = loadConfig({});
-  t.equal(c.mode, "required");
-  t.equal(c.host, "127.0.0.1");
-  t.equal(c.port, 8080);
-  t.equal(c.redisUrl, "redis://127.0.0.1:6379");
-  t.equal(c.databaseUrl, "postgres://postgres@127.0.0.1:5432/postgres");
-  t.equal(c.stream, "brain:events:stream");
-  t.equal(c.claimIdleMs, 60_000);
-  t.equal(c.webhookTimeoutMs, 10_000);
-  t.same(c.retryScheduleMs, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
-  t.equal(c.maxBodyBytes, 1024 * 1024);
-  t.equal(c.maxEnvelopeBytes, 256 * 1024);
-  t.equal(c.maxBatch, 500);
-  t.equal(c.webhookAllowPrivate, false);
+t.test("defaults: required mode, loopback host, and the documented value of every other key", async (t) => {
+  const { tokens: _tokens, generatedToken: _generated, ...rest } = loadConfig({});
+  t.same(rest, {
+    port: 8080,
+    host: "127.0.0.1",
+    redisUrl: "redis://127.0.0.1:6379",
+    databaseUrl: "postgres://postgres@127.0.0.1:5432/postgres",
+    mode: "required",
+    stream: "brain:events:stream",
+    retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+    claimIdleMs: 60_000,
+    webhookTimeoutMs: 10_000,
+    webhookAllowPrivate: false,
+    logLevel: "info",
+    role: "all",
+    secretKey: null,
+    maxBodyBytes: 1024 * 1024,
+    maxEnvelopeBytes: 256 * 1024,
+    maxBatch: 500,
+    streamMaxLen: 0,
+    shutdownTimeoutMs: 15_000,
+    deliveryRetentionHours: 168,
+    metricsMaxEventTypes: 100,
+    maxEventLoopDelayMs: 1000,
+    maxHeapUsedPercent: 90,
+    trimIntervalMs: 5000,
+    streamRetentionMs: 3_600_000,
+  });
+});
+
+t.test("set variables reach their keys, durations in milliseconds", async (t) => {
+  const c = loadConfig({
+    PORT: "0",
+    BRAIN_MAX_BATCH: "100000",
+    BRAIN_MAX_HEAP_USED_PERCENT: "0",
+    BRAIN_ROLE: "dispatcher",
+    LOG_LEVEL: "silent",
+    BRAIN_SECRET_KEY: "k".repeat(32),
+    BRAIN_RETRY_SCHEDULE: "500ms, 2m,1h",
+    BRAIN_STREAM_RETENTION: "90s",
+  });
+  t.match(c, { port: 0, maxBatch: 100_000, maxHeapUsedPercent: 0, role: "dispatcher", logLevel: "silent" });
+  t.equal(c.secretKey, "k".repeat(32));
+  t.same(c.retryScheduleMs, [500, 120_000, 3_600_000]);
+  t.equal(c.streamRetentionMs, 90_000);
 });
 
 t.test("an unset BRAIN_API_TOKENS yields one generated admin+publish token, never an open API", async (t) => {
@@ -64,6 +94,10 @@ t.test("any other mode is fatal and names BRAIN_EVENTSTREAM_MODE", async (t) => 
   for (const mode of ["optional", "", "Required", "off"]) {
     t.match(rejection(t, { BRAIN_EVENTSTREAM_MODE: mode }), /^BRAIN_EVENTSTREAM_MODE: /, JSON.stringify(mode));
   }
+  t.match(
+    rejection(t, { BRAIN_EVENTSTREAM_MODE: "optional" }),
+    /"optional" is not a mode; use "required" \(default\) or "degraded"/,
+  );
 });
 
 t.test("each legacy flag is fatal whatever its value, even empty, and the error names it", async (t) => {
@@ -89,10 +123,18 @@ t.test("bad numbers are fatal and name the variable", async (t) => {
     ["BRAIN_MAX_BODY_BYTES", "12kb"],
     ["BRAIN_MAX_BATCH", "0"],
     ["BRAIN_MAX_ENVELOPE_BYTES", " 1000"],
+    ["BRAIN_MAX_ENVELOPE_BYTES", "1000 "],
+    ["BRAIN_SHUTDOWN_TIMEOUT_MS", "0x1000"],
+    ["BRAIN_SHUTDOWN_TIMEOUT_MS", "+1000"],
+    ["BRAIN_TRIM_INTERVAL_MS", "1_000"],
+    ["BRAIN_STREAM_MAXLEN", "1234567890123456"],
   ];
   for (const [name, value] of cases) {
     t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
   }
+  t.match(rejection(t, { BRAIN_CLAIM_IDLE_MS: "500" }), /500 is out of range \(1000\.\.9007199254740991\)/);
+  t.match(rejection(t, { PORT: "70000" }), /70000 is out of range \(0\.\.65535\)/);
+  t.match(rejection(t, { PORT: "0x10" }), /whole number/, "not read as 16");
 });
 
 t.test("bad booleans, URLs, log levels and retry schedules are fatal and name the variable", async (t) => {
@@ -107,12 +149,23 @@ t.test("bad booleans, URLs, log levels and retry schedules are fatal and name th
     ["BRAIN_RETRY_SCHEDULE", "5s,,5m"],
     ["BRAIN_STREAM_RETENTION", "1d"],
     ["BRAIN_STREAM_RETENTION", "forever"],
+    ["BRAIN_ROLE", "both"],
+    ["HOST", ""],
+    // An empty or "null" key must not quietly mean "no key": secrets would go unencrypted.
+    ["BRAIN_SECRET_KEY", ""],
+    ["BRAIN_SECRET_KEY", "null"],
+    ["BRAIN_SECRET_KEY", "too-short"],
   ];
   for (const [name, value] of cases) {
     t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
   }
   t.match(rejection(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "yes" }), /use one of: true, false, 1, 0/, "the message lists the accepted values");
   t.match(rejection(t, { PORT: "80.5" }), /whole number/);
+  t.match(
+    rejection(t, { LOG_LEVEL: "loud" }),
+    /invalid value "loud" \(use one of: fatal, error, warn, info, debug, trace, silent\)/,
+  );
+  t.match(rejection(t, { BRAIN_STREAM_RETENTION: "1d" }), /"1d" is not a duration/);
 });
 
 t.test("malformed tokens and unknown scopes are fatal and name BRAIN_API_TOKENS", async (t) => {
