@@ -50,7 +50,7 @@ export function createMetrics() {
       labelNames: ["subscriber", "reason"] as const,
       registers,
     }),
-    // The gauges below are set at scrape time from Redis and Postgres (plugins/metrics.ts).
+    // The gauges below are set at scrape time from Redis and Postgres (routes/metrics.ts).
     subscriberPending: new Gauge({
       name: "brain_subscriber_pending",
       help: "Entries delivered to a subscriber's consumer group but not yet acknowledged (in flight or awaiting retry)",

@@ -1,5 +1,5 @@
 /**
- * SPEC §4, row by row: how each kind of webhook answer is classified and what the gateway then
+ * docs/CONTRACT.md §4, row by row: how each kind of webhook answer is classified and what the gateway then
  * does (dedup row, XACK, retry, dead letter, disabling the subscriber).
  */
 import t from "tap";
@@ -30,7 +30,7 @@ function answer(req: Received): Answer {
   }
 }
 
-t.test("every SPEC §4 answer class leads to its documented outcome", async (t) => {
+t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome", async (t) => {
   const { app, receiver, sql } = await deliverySetup(t);
   receiver.answer = answer;
   const closedPort = await freePort();

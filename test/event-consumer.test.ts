@@ -4,13 +4,12 @@
  * retry, and the bound on entries read ahead of max_in_flight.
  */
 import t from "tap";
-import { Redis } from "ioredis";
 import postgres from "postgres";
 import { buildApp, envelope } from "./helpers/app.js";
 import { eventually } from "./helpers/delivery.js";
-import { deliveryConnectionOptions } from "../src/delivery/dispatcher.js";
-import { EventConsumer } from "../src/stream/consumer.js";
-import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions } from "../src/stream/consumer-types.js";
+import { EventConsumer } from "../src/consumer/event-consumer.js";
+import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions } from "../src/consumer/types.js";
+import { deliveryConnection } from "../src/stream/connections.js";
 
 async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
   const { app, config, env } = await buildApp(t, { BRAIN_ROLE: "api" });
@@ -18,7 +17,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
   t.teardown(() => sql.end({ timeout: 1 }));
   await sql`insert into subscribers (name, url, event_types, secret) values (${name}, 'http://unused.invalid/', ${["*"]}, 'whsec_AAAA')`;
   await app.redis.xgroup("CREATE", config.stream, name, "0", "MKSTREAM");
-  const redis = new Redis(config.redisUrl, deliveryConnectionOptions());
+  const redis = deliveryConnection(config.redisUrl);
   t.teardown(() => redis.disconnect());
   const add = async (type: string) => (await app.publisher.publish([{ json: JSON.stringify(envelope({ type, id: `e-${Math.random()}` })), eventId: "x", fingerprint: "f" }]))[0]!.streamMessageId;
   const consumer = (opts: Partial<EventConsumerOptions>) => {

@@ -1,5 +1,5 @@
 import t from "tap";
-import { parseRetryAfter, retryDelayMs } from "../src/delivery/backoff.js";
+import { parseRetryAfter, retryDelayMs } from "../src/consumer/retry-timing.js";
 import { classifyStatus } from "../src/delivery/webhook-client.js";
 
 const schedule = [5_000, 300_000, 1_800_000];
@@ -31,7 +31,7 @@ t.test("Retry-After is read as seconds or as an HTTP date", async (t) => {
   t.equal(parseRetryAfter(undefined, now), null);
 });
 
-t.test("answers are classified by the SPEC §4 table", async (t) => {
+t.test("answers are classified by the docs/CONTRACT.md §4 table", async (t) => {
   t.equal(classifyStatus(204, undefined, 1).kind, "success");
   for (const s of [408, 425, 429, 500, 503, 599]) t.equal(classifyStatus(s, undefined, 1).kind, "transient", String(s));
   for (const s of [301, 302, 400, 401, 404, 422]) t.match(classifyStatus(s, undefined, 1), { kind: "permanent", reason: "permanent_status" }, String(s));

@@ -2,7 +2,7 @@ import t from "tap";
 import { Redis } from "ioredis";
 import { Webhook } from "standardwebhooks";
 import { deadLetters, deliveryAttempts } from "../src/db/schema.js";
-import { loadSubscribers } from "../src/db/subscribers.js";
+import { loadSubscribers } from "../src/delivery/subscriber-config.js";
 import { signatureHeaders } from "../src/delivery/signature.js";
 import { ADMIN_TOKEN, auth, buildApp, PUBLISH_TOKEN, REDIS_URL } from "./helpers/app.js";
 
@@ -16,7 +16,7 @@ const rotate = (name: string) => app.inject({ method: "POST", url: `/v1/subscrib
 
 t.test("with BRAIN_SECRET_KEY the stored secret is ciphertext and loadSubscribers decrypts it", async (t) => {
   const { secret } = (await create("sealed")).json();
-  const [row] = await app.sql`select secret from subscribers where name = 'sealed'`;
+  const [row] = await app.db.$client`select secret from subscribers where name = 'sealed'`;
   t.match(row?.["secret"], /^enc:v1:/);
   t.notOk(String(row?.["secret"]).includes(secret.slice(6)), "the plain secret is not in Postgres");
   const [loaded] = (await loadSubscribers(app.db, SECRET_KEY)).filter((s) => s.name === "sealed");
@@ -42,9 +42,9 @@ t.test("rotation returns a new secret and both sign for 24 h, verifiable by a St
   t.doesNotThrow(() => new Webhook(secret).verify(body, headers), "a receiver with the new secret verifies");
   t.doesNotThrow(() => new Webhook(old).verify(body, headers), "a receiver with the old secret verifies");
 
-  const [row] = await app.sql`select previous_secret from subscribers where name = 'rotating'`;
+  const [row] = await app.db.$client`select previous_secret from subscribers where name = 'rotating'`;
   t.match(row?.["previous_secret"], /^enc:v1:/, "the previous secret is encrypted too");
-  await app.sql`update subscribers set previous_secret_expires_at = now() - interval '1 second' where name = 'rotating'`;
+  await app.db.$client`update subscribers set previous_secret_expires_at = now() - interval '1 second' where name = 'rotating'`;
   const [later] = (await loadSubscribers(app.db, SECRET_KEY)).filter((s) => s.name === "rotating");
   t.same(later?.signingSecrets, [secret], "after 24 h only the new secret signs");
   t.equal((await rotate("nobody")).statusCode, 404);

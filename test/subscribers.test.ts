@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import t from "tap";
 import { deadLetters, deliveryAttempts, processedEvents } from "../src/db/schema.js";
-import { disableSubscriber, loadSubscribers } from "../src/db/subscribers.js";
+import { disableSubscriber } from "../src/db/subscribers.js";
+import { loadSubscribers } from "../src/delivery/subscriber-config.js";
 import { ADMIN_TOKEN, auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
 
 // BRAIN_ROLE=api: no dispatcher reads the groups, so the stats these tests look at move only by their hand.
@@ -214,7 +215,7 @@ t.test("DELETE removes the row with its dedup rows, dead letters and attempts, a
   t.equal(res.body, "");
   t.equal((await get("doomed")).statusCode, 404);
   t.notOk((await groups()).has("doomed"), "the group is gone");
-  const [counts] = await app.sql`select
+  const [counts] = await app.db.$client`select
     (select count(*) from processed_events where subscriber_name = 'doomed')::int as p,
     (select count(*) from dead_letters where subscriber_name = 'doomed')::int as d,
     (select count(*) from delivery_attempts where subscriber_name = 'doomed')::int as a`;

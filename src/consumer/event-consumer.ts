@@ -21,9 +21,9 @@
  *        PermanentError, or attempt = maxAttempts ─► dead letter + dedup row `dead_lettered` ─► XACK
  *        other error ─► NO ACK: waits in the PEL, leased, until its retry is due
  *
- * Design (the NOTES design point): no Postgres transaction is held across the handler. The
+ * Design: no Postgres transaction is held across the handler. The
  * order is the Charter's: dedup check, call, insert dedup row, XACK. Rows and XACKs of a batch
- * are written together by a group commit (consumer-store.ts). This is safe because an entry is
+ * are written together by a group commit (settler.ts). This is safe because an entry is
  * reclaimed by another process only after it was idle for claimIdleMs, which config validation
  * keeps above every request timeout, so two consumers never hold one entry at once. A receiver
  * sees a duplicate only when the process or Postgres fails between the 2xx and the dedup insert.
@@ -42,7 +42,8 @@
  * before the oldest entry still waiting for a retry here) and carry on. Postgres down → nothing
  * is called or ACKed; the batch waits and retries. Redis down → back off and resume.
  *
- * Connections: each consumer blocks on its own duplicate of the command connection it is given.
+ * Connections: each consumer blocks on its own duplicate of the command connection it is given
+ * (stream/reader.ts).
  *
  * Usage (the dedup and dead-letter tables need a `subscribers` row named like the group):
  *
@@ -52,26 +53,34 @@
  *   consumer.start();
  *   await consumer.stop(15_000);
  */
-import type { Redis } from "ioredis";
-import { retryDelayMs } from "../delivery/backoff.js";
-import { decodeEntry } from "./codec.js";
-import { autoClaim, deleteDeadConsumers, isNoGroup, ownClaim, recreateGroup, type RawEntry } from "./consumer-redis.js";
-import { newestProcessedId, processedIds, Settler, type DeadLetterReason } from "./consumer-store.js";
-import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions, type EventHandler } from "./consumer-types.js";
-import { groupName } from "./keys.js";
+import { newestProcessedId, processedIds, type DeadLetterReason } from "../db/processed-events.js";
+import { decodeEntry } from "../stream/entries.js";
+import { compareIds } from "../stream/ids.js";
+import { groupName } from "../stream/keys.js";
+import { isNoGroup, recreateGroup } from "../stream/groups.js";
+import { ack, autoClaim, deleteDeadConsumers, ownClaim, type RawEntry } from "../stream/pel.js";
+import { GroupReader } from "../stream/reader.js";
+import { retryDelayMs } from "./retry-timing.js";
+import { Settler } from "./settler.js";
 import { Slots } from "./slots.js";
-import { compareIds } from "./stream-ids.js";
+import {
+  PermanentError,
+  TransientError,
+  type ConsumedEvent,
+  type EventConsumerOptions,
+  type EventHandler,
+} from "./types.js";
 
 const READ_COUNT = 100;
 const BLOCK_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** One process's consumer in one subscriber's group; see the module comment for its state machine. */
-export class EventConsumer {
-  private readonly blocking: Redis;
+export class EventConsumer<R = void> {
+  private readonly reader: GroupReader;
   private readonly settler: Settler;
   private readonly group: string;
-  private handlers: Record<string, EventHandler>;
+  private handlers: Record<string, EventHandler<R>>;
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
@@ -87,19 +96,19 @@ export class EventConsumer {
   private busy = { retries: false, reclaim: false, heartbeat: false };
   private reclaimRounds = 0;
 
-  constructor(private readonly opts: EventConsumerOptions) {
+  constructor(private readonly opts: EventConsumerOptions<R>) {
     this.group = groupName(opts.subscriber);
     this.handlers = opts.handlers;
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.slots = new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
-    this.blocking = opts.redis.duplicate({ lazyConnect: true });
-    this.blocking.on("error", () => {}); // reported by the read loop
-    this.settler = new Settler(opts.db, opts.redis, opts.stream, this.group, (err) => this.warn(err, "settling deliveries failed; retrying"));
+    this.reader = new GroupReader(opts.redis, opts.stream, this.group, opts.consumer);
+    const onError = (err: unknown) => this.warn(err, "settling deliveries failed; retrying");
+    this.settler = new Settler(opts.db, opts.redis, opts.stream, opts.subscriber, this.group, onError);
   }
 
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
-  configure(change: Pick<EventConsumerOptions, "handlers" | "maxAttempts" | "maxInFlight">): void {
+  configure(change: Pick<EventConsumerOptions<R>, "handlers" | "maxAttempts" | "maxInFlight">): void {
     this.handlers = change.handlers;
     this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
     if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
@@ -133,7 +142,7 @@ export class EventConsumer {
       this.stopping = true;
       const deadline = Date.now() + timeoutMs;
       for (const t of this.timers) clearInterval(t);
-      this.blocking.disconnect();
+      this.reader.close();
       this.slots.close();
       await Promise.race([Promise.allSettled([this.readLoop, ...this.active]), sleep(timeoutMs)]);
       await this.settler.close(deadline);
@@ -153,11 +162,9 @@ export class EventConsumer {
         // max_in_flight idle at high rates (bench/RESULTS.md).
         await this.slots.whenLoadBelow(this.readAheadLimit());
         if (this.stopping) break;
-        if (this.blocking.status === "wait") await this.blocking.connect();
-        const reply = await this.blocking.xreadgroup("GROUP", this.group, this.opts.consumer, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", this.opts.stream, ">");
+        const entries = await this.reader.read(READ_COUNT, BLOCK_MS);
         backoff = 100;
-        const entries = reply?.[0]?.[1] ?? [];
-        await this.admit(entries.map(([id, fields]) => ({ id, fields, attempt: 1 })), false);
+        await this.admit(entries, false);
       } catch (err) {
         if (this.stopping) break;
         try {
@@ -191,13 +198,13 @@ export class EventConsumer {
   private async admit(raw: RawEntry[], own: boolean): Promise<void> {
     const entries = own ? raw : raw.filter((e) => !this.held.has(e.id));
     for (const e of entries) this.held.add(e.id);
-    const ack: string[] = [];
+    const unwanted: string[] = [];
     const wanted: ConsumedEvent[] = [];
     for (const e of entries) {
       const decoded = decodeEntry(e.id, e.fields);
       if (e.fields === null) void this.deadLetter(e.id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", e.attempt, null);
       else if (decoded === null) void this.deadLetter(e.id, null, "permanent_status", null, "the entry holds no parseable event", e.attempt, null);
-      else if (!this.handlerFor(decoded.event.type)) ack.push(e.id);
+      else if (!this.handlerFor(decoded.event.type)) unwanted.push(e.id);
       else wanted.push({ ...decoded, attempt: e.attempt });
     }
     let done: Set<string> | null = null;
@@ -214,17 +221,17 @@ export class EventConsumer {
       return;
     }
     for (const w of wanted) {
-      if (done.has(w.streamMessageId)) ack.push(w.streamMessageId);
+      if (done.has(w.streamMessageId)) unwanted.push(w.streamMessageId);
       else this.launch(w);
     }
-    if (ack.length > 0) {
+    if (unwanted.length > 0) {
       // On failure they stay pending unleased, and a later reclaim runs them through here again.
-      await this.opts.redis.xack(this.opts.stream, this.group, ...ack).catch((err) => this.warn(err, "XACK failed"));
-      for (const id of ack) this.held.delete(id);
+      await ack(this.opts.redis, this.opts.stream, this.group, unwanted).catch((err) => this.warn(err, "XACK failed"));
+      for (const id of unwanted) this.held.delete(id);
     }
   }
 
-  private handlerFor(type: string): EventHandler | undefined {
+  private handlerFor(type: string): EventHandler<R> | undefined {
     return this.handlers[type] ?? this.handlers["*"];
   }
 
@@ -247,29 +254,30 @@ export class EventConsumer {
     if (handler === undefined) {
       // configure() dropped this type meanwhile: it is filtered now, ACKed without a dedup row.
       this.slots.release();
-      await this.opts.redis.xack(this.opts.stream, this.group, id).catch((err) => this.warn(err, "XACK failed"));
+      await ack(this.opts.redis, this.opts.stream, this.group, [id]).catch((err) => this.warn(err, "XACK failed"));
       this.held.delete(id);
       return;
     }
     let error: Error | null = null;
+    let value: R | undefined;
     try {
-      await handler(event);
+      value = await handler(event);
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
     } finally {
       this.slots.release();
     }
     if (error === null) {
-      this.opts.onAttempt?.({ event, outcome: "delivered", error });
+      this.opts.onAttempt?.({ event, outcome: "delivered", value, error });
       await this.settler.settle({ id, eventId: event.event.id ?? null });
       this.held.delete(id);
     } else if (error instanceof PermanentError || event.attempt >= this.maxAttempts) {
-      this.opts.onAttempt?.({ event, outcome: "dead_lettered", error });
+      this.opts.onAttempt?.({ event, outcome: "dead_lettered", value, error });
       const reason = error instanceof PermanentError ? error.reason : "max_attempts_exceeded";
       const status = error instanceof PermanentError || error instanceof TransientError ? error.statusCode : null;
       await this.deadLetter(id, event.event.id ?? null, reason, status, error.message, event.attempt, event.json);
     } else {
-      this.opts.onAttempt?.({ event, outcome: "retry", error });
+      this.opts.onAttempt?.({ event, outcome: "retry", value, error });
       if (this.stopping) this.held.delete(id);
       else {
         const retryAfter = error instanceof TransientError ? error.retryAfterMs : null;
@@ -337,7 +345,7 @@ export class EventConsumer {
     }
     const newest = await newestProcessedId(this.opts.db, this.opts.subscriber);
     const oldestWaiting = [...this.retries.keys()].sort(compareIds)[0] ?? null;
-    const start = await recreateGroup(this.opts.redis, this.opts.stream, this.group, newest, oldestWaiting);
+    const start = await recreateGroup(this.opts.redis, this.opts.stream, this.opts.subscriber, newest, oldestWaiting);
     // Their PEL entries vanished with the group; the recreated group reads them again.
     for (const id of this.retries.keys()) this.held.delete(id);
     this.retries.clear();

@@ -1,22 +1,26 @@
 /**
  * The EventConsumer's public vocabulary: what a handler receives, the error classes that decide
- * an entry's fate (Charter D), and the options (see consumer.ts for the state machine).
+ * an entry's fate (Charter D, docs/CONTRACT.md §1), and the options (event-consumer.ts has the
+ * state machine).
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
-import type { Db } from "../plugins/db.js";
-import type { DecodedEntry } from "./codec.js";
-import type { DeadLetterReason } from "./consumer-store.js";
+import type { Db } from "../db/client.js";
+import type { DeadLetterReason } from "../db/processed-events.js";
+import type { DecodedEntry } from "../stream/entries.js";
 
-export type { DeadLetterReason } from "./consumer-store.js";
+export type { DeadLetterReason } from "../db/processed-events.js";
 
 /** An entry handed to a handler. `attempt` is 1-based and counts across crashes. */
 export interface ConsumedEvent extends DecodedEntry {
   attempt: number;
 }
 
-/** Handles one event; throw PermanentError to dead-letter it, any other error to retry it. */
-export type EventHandler = (event: ConsumedEvent) => Promise<void>;
+/**
+ * Handles one event; throw PermanentError to dead-letter it, any other error to retry it. What it
+ * returns reaches `onAttempt` as `value` (the webhook handler returns the HTTP result).
+ */
+export type EventHandler<R = void> = (event: ConsumedEvent) => Promise<R>;
 
 /** A failure retrying cannot fix: dead letter + dedup row + XACK (Charter D). */
 export class PermanentError extends Error {
@@ -25,8 +29,9 @@ export class PermanentError extends Error {
     message: string,
     readonly reason: DeadLetterReason = "permanent_status",
     readonly statusCode: number | null = null,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -38,19 +43,21 @@ export class TransientError extends Error {
     readonly statusCode: number | null = null,
     /** A receiver's Retry-After, in ms; capped at the schedule's longest delay. */
     readonly retryAfterMs: number | null = null,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-/** What became of one handler call. */
-export interface AttemptRecord {
+/** What became of one handler call: `value` when it returned, `error` when it threw. */
+export interface AttemptRecord<R = void> {
   event: ConsumedEvent;
   outcome: "delivered" | "retry" | "dead_lettered";
+  value: R | undefined;
   error: Error | null;
 }
 
-export interface EventConsumerOptions {
+export interface EventConsumerOptions<R = void> {
   /** Command connection (never blocks); the blocking reader is a duplicate of it. */
   redis: Redis;
   db: Db;
@@ -59,14 +66,14 @@ export interface EventConsumerOptions {
   /** Unique per process, so each process owns its own PEL entries. */
   consumer: string;
   /** Handlers by event type; `*` takes every type. Types without a handler are ACKed unseen. */
-  handlers: Record<string, EventHandler>;
+  handlers: Record<string, EventHandler<R>>;
   retryScheduleMs: number[];
   claimIdleMs: number;
   maxAttempts?: number;
   maxInFlight?: number;
   /** Stop reading new entries while this many wait for a retry (default 1000). */
   maxRetryBacklog?: number;
-  onAttempt?: (record: AttemptRecord) => void;
+  onAttempt?: (record: AttemptRecord<R>) => void;
   /** Called for every dead letter recorded, whatever its cause. */
   onDeadLetter?: (streamMessageId: string, reason: DeadLetterReason) => void;
   /** Asked before recreating a vanished group: false when the subscriber itself was deleted. */

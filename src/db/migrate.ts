@@ -11,7 +11,7 @@ const MIGRATION_LOCK_KEY = 0x62726169; // "brai"
 
 /**
  * Applies pending migrations under a Postgres advisory lock, because drizzle's migrator has
- * none and replicas starting together would race on the same DDL (NOTES §4).
+ * none and replicas starting together would race on the same DDL (docs/STACK-NOTES.md §4).
  */
 export async function runMigrations(databaseUrl: string): Promise<void> {
   // max: 1 keeps lock, migration and unlock on one session.

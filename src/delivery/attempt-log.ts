@@ -6,11 +6,8 @@
  * a bound, then the oldest rows are dropped.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { lt } from "drizzle-orm";
-import type { Db } from "../plugins/db.js";
-import { deliveryAttempts } from "../db/schema.js";
-
-export type AttemptRow = typeof deliveryAttempts.$inferInsert;
+import type { Db } from "../db/client.js";
+import { insertAttempts, pruneAttempts, type AttemptRow } from "../db/delivery-attempts.js";
 
 const FLUSH_MS = 250;
 const FLUSH_ROWS = 500;
@@ -49,12 +46,7 @@ export class AttemptLog {
       const rows = this.buffer.splice(0);
       if (rows.length === 0) return;
       try {
-        // One fixed statement over a JSON parameter (prepared once per connection) rather than a
-        // query built for every flush size: this runs for every attempt (bench/RESULTS.md).
-        await this.db.$client`insert into delivery_attempts (subscriber_name, stream_message_id, event_id, attempt, status_code, error, duration_ms, outcome, at)
-          select * from json_to_recordset(${JSON.stringify(rows)}::json) as t(
-            "subscriberName" varchar, "streamMessageId" varchar, "eventId" varchar, attempt int, "statusCode" int,
-            error text, "durationMs" int, outcome text, at timestamptz)`;
+        await insertAttempts(this.db, rows);
       } catch (err) {
         this.buffer.unshift(...rows.slice(-(MAX_BUFFER - this.buffer.length)));
         this.log.warn({ err: (err as Error).message }, "writing the delivery log failed; will retry");
@@ -66,10 +58,9 @@ export class AttemptLog {
   /** Deletes attempts older than the retention period. */
   async prune(): Promise<void> {
     const cutoff = new Date(Date.now() - this.retentionHours * 3_600_000);
-    await this.db
-      .delete(deliveryAttempts)
-      .where(lt(deliveryAttempts.at, cutoff))
-      .catch((err: Error) => this.log.warn({ err: err.message }, "pruning the delivery log failed"));
+    await pruneAttempts(this.db, cutoff).catch((err: Error) =>
+      this.log.warn({ err: err.message }, "pruning the delivery log failed"),
+    );
   }
 
   /** Stops the timers and writes what is left. */

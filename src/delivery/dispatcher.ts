@@ -1,76 +1,59 @@
 /**
- * The dispatcher: one EventConsumer (stream/consumer.ts, which documents the Redis structures
+ * The dispatcher: one EventConsumer (consumer/event-consumer.ts, which documents the Redis structures
  * and the delivery state machine) per enabled subscriber, each delivering by webhook.
  *
  * Every process running it (BRAIN_ROLE all or dispatcher) joins every enabled subscriber's
  * consumer group under its own consumer name, so processes share the work and take over each
  * other's entries after a crash. Subscribers are reloaded from Postgres when a message arrives
- * on `subscribersChanged` (published by the subscriber routes after every change) and by polling
+ * on the change channel (stream/change-channel.ts, announced after every change) and by polling
  * every 2 s, so a change made through any process reaches every process within 5 s even when a
  * pub/sub message is lost. A new subscriber gets a consumer, a changed one is reconfigured in
  * place (URL, secrets, headers and timeout are read for every attempt), a disabled or deleted
  * one is stopped gracefully.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis } from "ioredis";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config.js";
+import { EventConsumer } from "../consumer/event-consumer.js";
+import type { EventHandler } from "../consumer/types.js";
+import type { Db } from "../db/client.js";
+import { isSubscriberEnabled } from "../db/subscribers.js";
 import type { Metrics } from "../metrics.js";
-import type { Db } from "../plugins/db.js";
-import { eq } from "drizzle-orm";
-import { subscribers } from "../db/schema.js";
-import { loadSubscribers, type SubscriberConfig } from "../db/subscribers.js";
-import { EventConsumer } from "../stream/consumer.js";
-import type { EventHandler } from "../stream/consumer-types.js";
-import type { StreamKeys } from "../stream/keys.js";
+import { listenForChanges } from "../stream/change-channel.js";
 import { AttemptLog } from "./attempt-log.js";
-import { WebhookClient } from "./webhook-client.js";
-import { recordAttempt, webhookHandler, type WebhookDeps } from "./webhook-handler.js";
+import { loadSubscribers, type SubscriberConfig } from "./subscriber-config.js";
+import type { AttemptResult, WebhookClient } from "./webhook-client.js";
+import { recordAttempt, webhookHandler, type WebhookDeps } from "./webhook-delivery.js";
 
 const POLL_MS = 2000;
-
-/**
- * Connections of the delivery side: commands fail after one retry while Redis is down (the
- * loops back off and retry themselves) and no command timeout, since the blocking reader's
- * XREADGROUP … BLOCK is a duplicate of this connection.
- */
-export function deliveryConnectionOptions(): RedisOptions {
-  return { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => Math.min(100 * 2 ** n, 2000) };
-}
 
 /** A consumer name unique to this process: exited processes' names are cleaned up later. */
 export function consumerName(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
-/**
- * Whether a vanished group should be recreated. DELETE destroys the group inside the
- * transaction that deletes the row; FOR SHARE waits for that transaction, so a group destroyed
- * by a deletion is never brought back by a consumer that saw NOGROUP before the commit.
- */
-async function subscriberStillEnabled(db: Db, name: string): Promise<boolean> {
-  const [row] = await db.select({ enabled: subscribers.enabled }).from(subscribers).where(eq(subscribers.name, name)).for("share");
-  return row?.enabled === true;
-}
-
 export interface DispatcherOptions {
   config: Config;
   db: Db;
-  keys: StreamKeys;
+  /** Command connection of the delivery side (stream/connections.ts `deliveryConnection`). */
+  redis: Redis;
+  /** A connection of its own for the change channel; the dispatcher subscribes it. */
+  changes: Redis;
+  changeChannel: string;
+  client: WebhookClient;
   metrics: Metrics;
   log: FastifyBaseLogger;
 }
 
 interface Running {
-  consumer: EventConsumer;
+  consumer: EventConsumer<AttemptResult>;
   current: SubscriberConfig;
 }
 
 export class Dispatcher {
   readonly consumer = consumerName();
-  private readonly redis: Redis;
-  private readonly pubsub: Redis;
   private readonly deps: WebhookDeps;
   private readonly running = new Map<string, Running>();
   private poll: NodeJS.Timeout | null = null;
@@ -79,14 +62,11 @@ export class Dispatcher {
   private closed = false;
 
   constructor(private readonly opts: DispatcherOptions) {
-    this.redis = new Redis(opts.config.redisUrl, deliveryConnectionOptions());
-    this.pubsub = new Redis(opts.config.redisUrl, deliveryConnectionOptions());
-    for (const c of [this.redis, this.pubsub]) c.on("error", () => {}); // the loops report outages
     this.deps = {
-      client: new WebhookClient(opts.config.webhookAllowPrivate),
+      client: opts.client,
       db: opts.db,
-      redis: this.redis,
-      subscribersChanged: opts.keys.subscribersChanged,
+      redis: opts.redis,
+      changeChannel: opts.changeChannel,
       attempts: new AttemptLog(opts.db, opts.config.deliveryRetentionHours, opts.log),
       metrics: opts.metrics,
       log: opts.log,
@@ -97,12 +77,7 @@ export class Dispatcher {
   async start(): Promise<void> {
     if (this.closed) return;
     this.deps.attempts.start();
-    this.pubsub.on("message", () => void this.reload());
-    this.pubsub.connect().then(
-      () => this.pubsub.subscribe(this.opts.keys.subscribersChanged),
-      () => {}, // reconnects by itself and resubscribes; polling covers the gap
-    );
-    this.redis.connect().catch(() => {});
+    listenForChanges(this.opts.changes, this.opts.changeChannel, () => void this.reload());
     this.poll = setInterval(() => void this.reload(), POLL_MS).unref();
     await this.reload();
   }
@@ -150,7 +125,7 @@ export class Dispatcher {
 
   private limits(sub: SubscriberConfig, run: Running) {
     const deliver = webhookHandler(this.deps, () => run.current);
-    const handlers: Record<string, EventHandler> = Object.fromEntries(sub.eventTypes.map((t) => [t, deliver]));
+    const handlers: Record<string, EventHandler<AttemptResult>> = Object.fromEntries(sub.eventTypes.map((t) => [t, deliver]));
     return { handlers, maxAttempts: sub.maxAttempts, maxInFlight: sub.maxInFlight };
   }
 
@@ -158,7 +133,7 @@ export class Dispatcher {
     const { config, db, log } = this.opts;
     const run = { current: sub } as Running;
     run.consumer = new EventConsumer({
-      redis: this.redis,
+      redis: this.opts.redis,
       db,
       stream: config.stream,
       subscriber: sub.name,
@@ -168,7 +143,7 @@ export class Dispatcher {
       claimIdleMs: config.claimIdleMs,
       onAttempt: (record) => recordAttempt(this.deps, sub.name, record),
       onDeadLetter: (_id, reason) => this.deps.metrics.deadLetters.inc({ subscriber: sub.name, reason }),
-      shouldRecreateGroup: () => subscriberStillEnabled(db, sub.name),
+      shouldRecreateGroup: () => isSubscriberEnabled(db, sub.name),
       log,
     });
     this.running.set(sub.name, run);
@@ -192,8 +167,5 @@ export class Dispatcher {
     await Promise.all([...this.running.values()].map((r) => r.consumer.stop(timeoutMs)));
     this.running.clear();
     await this.deps.attempts.close();
-    await this.deps.client.close();
-    this.pubsub.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Webhook signing secrets: generation, validation, and encryption at rest.
  *
- * A secret is `whsec_<base64 of N random bytes>` (Standard Webhooks; SPEC §4 allows N = 24–64).
+ * A secret is `whsec_<base64 of N random bytes>` (Standard Webhooks; docs/CONTRACT.md §4 allows N = 24–64).
  * When BRAIN_SECRET_KEY is set, the subscribers table stores `enc:v1:<iv>:<tag>:<ciphertext>`
  * (base64url parts): AES-256-GCM under a key derived from BRAIN_SECRET_KEY with HKDF-SHA256, so
  * a database dump alone does not let anyone forge signatures. Without the key, secrets are stored
@@ -10,6 +10,8 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 
 const PREFIX = "whsec_";
+/** How long a rotated-out secret keeps signing (docs/CONTRACT.md §3). */
+export const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
 const SEALED_PREFIX = "enc:v1:";
 const SECRET_BYTES = 32;
 const MIN_BYTES = 24;

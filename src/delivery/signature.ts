@@ -1,5 +1,5 @@
 /**
- * Standard Webhooks signing (SPEC §4): `webhook-signature` is `v1,<base64 HMAC-SHA256>` of
+ * Standard Webhooks signing (docs/CONTRACT.md §4): `webhook-signature` is `v1,<base64 HMAC-SHA256>` of
  * `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part of a `whsec_`
  * secret. While a rotated-out secret is still valid, both signatures are sent, space-separated,
  * so receivers holding either secret accept the delivery.

@@ -1,5 +1,5 @@
 /**
- * The SSRF guard (SPEC §4): webhook URLs must not reach loopback, private, link-local, metadata
+ * The SSRF guard (docs/CONTRACT.md §4): webhook URLs must not reach loopback, private, link-local, metadata
  * or otherwise non-public addresses unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true.
  *
  * It runs twice. At create/PATCH, `assertUrlAllowed` refuses a blocked literal address, the name

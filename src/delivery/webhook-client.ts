@@ -2,19 +2,19 @@
  * The outgoing HTTP client: one keep-alive undici Agent per process whose connections resolve
  * names through the SSRF guard, so a socket only ever opens to an address that was checked
  * (DNS rebinding between the create-time check and delivery is caught here). Redirects are never
- * followed: a 3xx is a permanent answer (SPEC §4), as a redirect could lead past the guard.
+ * followed: a 3xx is a permanent answer (docs/CONTRACT.md §4), as a redirect could lead past the guard.
  *
- * `send` makes one attempt and classifies it by the SPEC §4 table; it never throws.
+ * `send` makes one attempt and classifies it by the docs/CONTRACT.md §4 table; it never throws.
  */
 import { Agent, type Dispatcher } from "undici";
-import { parseRetryAfter } from "./backoff.js";
+import { parseRetryAfter } from "../consumer/retry-timing.js";
 import { signatureHeaders } from "./signature.js";
 import { createSsrfConnector } from "./ssrf.js";
 
 /** A dead-letter reason a single answer can cause (the consumer adds `max_attempts_exceeded`, `trimmed`). */
 export type PermanentReason = "permanent_status" | "gone" | "ssrf_blocked";
 
-/** The class of one attempt's result, per the SPEC §4 table. */
+/** The class of one attempt's result, per the docs/CONTRACT.md §4 table. */
 export type AttemptResult =
   | { kind: "success"; statusCode: number; durationMs: number }
   | { kind: "transient"; statusCode: number | null; error: string; retryAfterMs: number | null; durationMs: number }
@@ -36,7 +36,7 @@ export interface WebhookRequest {
   timeoutMs: number;
 }
 
-/** Statuses that mean "try again later" (SPEC §4); every other non-2xx is permanent. */
+/** Statuses that mean "try again later" (docs/CONTRACT.md §4); every other non-2xx is permanent. */
 const TRANSIENT_STATUS = new Set([408, 425, 429]);
 /** Response bytes read before the connection is dropped instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
@@ -121,7 +121,7 @@ export class WebhookClient {
   }
 }
 
-/** Classifies an HTTP answer (SPEC §4 table). Retry-After counts on 429 and 503 only. */
+/** Classifies an HTTP answer (docs/CONTRACT.md §4 table). Retry-After counts on 429 and 503 only. */
 export function classifyStatus(statusCode: number, retryAfter: string | string[] | undefined, durationMs: number): AttemptResult {
   if (statusCode >= 200 && statusCode < 300) return { kind: "success", statusCode, durationMs };
   if (statusCode >= 500 || TRANSIENT_STATUS.has(statusCode)) {

@@ -1,39 +1,42 @@
 /**
  * Webhook delivery as an EventConsumer handler: one signed POST per call, its result mapped onto
- * the consumer's error classes (SPEC §4 table), plus the delivery log and metrics for each
- * attempt once the consumer decided its outcome.
+ * the consumer's error classes (docs/CONTRACT.md §4 table), then the delivery log and metrics
+ * for each attempt once the consumer decided its outcome. The HTTP result travels with the
+ * attempt: returned on success, as the thrown error's `cause` otherwise.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
-import type { Db } from "../plugins/db.js";
+import type { Db } from "../db/client.js";
+import { disableSubscriber } from "../db/subscribers.js";
+import { PermanentError, TransientError, type AttemptRecord, type EventHandler } from "../consumer/types.js";
 import type { Metrics } from "../metrics.js";
-import { disableSubscriber, type SubscriberConfig } from "../db/subscribers.js";
-import { PermanentError, TransientError, type AttemptRecord, type ConsumedEvent, type EventHandler } from "../stream/consumer-types.js";
+import { announceChange } from "../stream/change-channel.js";
 import type { AttemptLog } from "./attempt-log.js";
+import type { SubscriberConfig } from "./subscriber-config.js";
 import type { AttemptResult, WebhookClient } from "./webhook-client.js";
 
 export interface WebhookDeps {
   client: WebhookClient;
   db: Db;
-  /** Publishes on `subscribersChanged` after a 410 disabled the subscriber. */
+  /** Announces on `changeChannel` that a 410 disabled the subscriber. */
   redis: Redis;
-  subscribersChanged: string;
+  changeChannel: string;
   attempts: AttemptLog;
   metrics: Metrics;
   log: FastifyBaseLogger;
 }
 
-/** Results of calls, picked up by `recordAttempt` once the consumer settled on an outcome. */
-const results = new WeakMap<ConsumedEvent, AttemptResult>();
-
 /** Maps one attempt's result onto the consumer's outcome: return = delivered, throw = retry or dead letter. */
 export function throwUnlessSuccess(result: AttemptResult): void {
-  if (result.kind === "transient") throw new TransientError(result.error, result.statusCode, result.retryAfterMs);
-  if (result.kind === "permanent") throw new PermanentError(result.error, result.reason, result.statusCode);
+  const cause = { cause: result };
+  if (result.kind === "transient") {
+    throw new TransientError(result.error, result.statusCode, result.retryAfterMs, cause);
+  }
+  if (result.kind === "permanent") throw new PermanentError(result.error, result.reason, result.statusCode, cause);
 }
 
 /** The handler delivering to the subscriber `current()` describes (read afresh for every attempt). */
-export function webhookHandler(deps: WebhookDeps, current: () => SubscriberConfig): EventHandler {
+export function webhookHandler(deps: WebhookDeps, current: () => SubscriberConfig): EventHandler<AttemptResult> {
   return async (event) => {
     const sub = current();
     const result = await deps.client.send({
@@ -48,28 +51,37 @@ export function webhookHandler(deps: WebhookDeps, current: () => SubscriberConfi
       headers: sub.headers,
       timeoutMs: sub.timeoutMs,
     });
-    results.set(event, result);
     deps.metrics.webhookDuration.observe({ subscriber: sub.name }, result.durationMs / 1000);
     if (result.kind === "permanent" && result.reason === "gone") {
       await disableSubscriber(deps.db, sub.name)
-        .then(() => deps.redis.publish(deps.subscribersChanged, sub.name))
-        .catch((err: Error) => deps.log.error({ subscriber: sub.name, err: err.message }, "disabling a subscriber after 410 failed"));
+        .then(() => announceChange(deps.redis, deps.changeChannel, sub.name))
+        .catch((err: Error) =>
+          deps.log.error({ subscriber: sub.name, err: err.message }, "disabling a subscriber after 410 failed"),
+        );
       deps.log.warn({ subscriber: sub.name }, "webhook answered 410 Gone: subscriber disabled");
     }
     throwUnlessSuccess(result);
+    return result;
   };
 }
 
+/** The HTTP result of an attempt: what the handler returned, or what its error carries. */
+function resultOf(record: AttemptRecord<AttemptResult>): AttemptResult | undefined {
+  if (record.value !== undefined) return record.value;
+  const { error } = record;
+  return error instanceof TransientError || error instanceof PermanentError ? (error.cause as AttemptResult) : undefined;
+}
+
 /** The consumer's onAttempt hook: delivery log row and metrics. */
-export function recordAttempt(deps: WebhookDeps, subscriber: string, record: AttemptRecord): void {
+export function recordAttempt(deps: WebhookDeps, subscriber: string, record: AttemptRecord<AttemptResult>): void {
   const { event, outcome, error } = record;
-  const result = results.get(event);
+  const result = resultOf(record);
   deps.attempts.record({
     subscriberName: subscriber,
     streamMessageId: event.streamMessageId,
     eventId: event.event.id ?? null,
     attempt: event.attempt,
-    statusCode: result?.kind === "success" ? result.statusCode : (result?.statusCode ?? null),
+    statusCode: result?.statusCode ?? null,
     error: result?.kind === "success" ? null : (result?.error ?? error?.message ?? null),
     durationMs: result?.durationMs ?? 0,
     outcome,

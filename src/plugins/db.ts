@@ -1,18 +1,12 @@
-import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import fp from "fastify-plugin";
-import postgres from "postgres";
 import { maskUrl, type Config } from "../config.js";
-import * as schema from "../db/schema.js";
+import { closeDb, connectDb, type Db } from "../db/client.js";
 import { runMigrations } from "../db/migrate.js";
 import { StartupError } from "../errors.js";
-
-/** Drizzle over postgres.js; `$client` runs the few hot statements directly. */
-export type Db = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
 
 declare module "fastify" {
   interface FastifyInstance {
     db: Db;
-    sql: postgres.Sql;
     /** Resolves once migrations are applied (at once in `required` mode). */
     dbReady: Promise<void>;
   }
@@ -27,16 +21,17 @@ const MIGRATION_RETRY_MS = 5000;
 export default fp(
   async (app, opts: { config: Config }) => {
     const { config } = opts;
-    const sql = postgres(config.databaseUrl, { max: 10, connect_timeout: 5, idle_timeout: 60, onnotice: () => {} });
+    const db = connectDb(config.databaseUrl);
     let closed = false;
     let dbReady: Promise<void>;
     if (config.mode === "required") {
       try {
         await runMigrations(config.databaseUrl);
       } catch (err) {
-        await sql.end({ timeout: 1 });
+        await closeDb(db, 1);
         throw new StartupError(
-          `cannot reach Postgres at ${maskUrl(config.databaseUrl)} (${(err as Error).message}): start PostgreSQL or set DATABASE_URL`,
+          `cannot reach Postgres at ${maskUrl(config.databaseUrl)} (${(err as Error).message}): ` +
+            "start PostgreSQL or set DATABASE_URL",
         );
       }
       dbReady = Promise.resolve();
@@ -53,12 +48,11 @@ export default fp(
         }
       })();
     }
-    app.decorate("sql", sql);
-    app.decorate("db", drizzle(sql, { schema }));
+    app.decorate("db", db);
     app.decorate("dbReady", dbReady);
     app.addHook("onClose", async () => {
       closed = true;
-      await sql.end({ timeout: 5 });
+      await closeDb(db);
     });
   },
   { name: "db", fastify: "5.x" },

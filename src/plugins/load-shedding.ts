@@ -13,7 +13,7 @@ import underPressure from "@fastify/under-pressure";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { getHeapStatistics } from "node:v8";
-import { errors } from "../errors.js";
+import { errorBody, errors } from "../errors.js";
 
 const EXEMPT = new Set(["/health/live", "/health/ready", "/metrics"]);
 /** Short: the pressure is sampled every second and usually passes within seconds. */
@@ -35,9 +35,8 @@ export default fp(
       // (The typings declare void, but under-pressure sends any non-null return: index.js handlePressure.)
       pressureHandler: (request: FastifyRequest, reply: FastifyReply) => {
         if (EXEMPT.has(request.routeOptions.url ?? "")) return undefined;
-        const err = new errors.Overloaded();
         reply.code(503).header("retry-after", RETRY_AFTER_SECONDS);
-        return { statusCode: 503, code: err.code, error: "Service Unavailable", message: err.message } as never;
+        return errorBody(new errors.Overloaded()) as never;
       },
     });
   },

@@ -1,7 +1,8 @@
 import fp from "fastify-plugin";
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis } from "ioredis";
 import { maskUrl, type Config } from "../config.js";
 import { StartupError } from "../errors.js";
+import { closeConnection, requestConnection } from "../stream/connections.js";
 import { streamKeys, type StreamKeys } from "../stream/keys.js";
 import { Publisher } from "../stream/publisher.js";
 
@@ -14,31 +15,11 @@ declare module "fastify" {
   }
 }
 
-/**
- * Options for connections that serve requests. While Redis is down a command fails at once
- * (no offline queue), and a command in flight when the link drops is never resent later:
- * a request answered 503 must not be appended behind the client's back.
- */
-export function requestConnectionOptions(): RedisOptions {
-  return {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 3000,
-    connectTimeout: 3000,
-    retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
-    // Commands issued in one event-loop turn (concurrent ingest requests) share one write and
-    // one Redis read: fewer syscalls on both sides (bench/RESULTS.md). Never for blocking reads.
-    enableAutoPipelining: true,
-  };
-}
-
 /** Redis for the HTTP path. In `required` mode an unreachable Redis stops the start-up. */
 export default fp(
   async (app, opts: { config: Config }) => {
     const { config } = opts;
-    const redis = new Redis(config.redisUrl, requestConnectionOptions());
+    const redis = requestConnection(config.redisUrl);
     let down = false;
     // In required mode a failed first connect is reported once, by the StartupError line alone.
     let quiet = config.mode === "required";
@@ -71,7 +52,7 @@ export default fp(
     app.decorate("keys", keys);
     app.decorate("publisher", new Publisher(redis, keys));
     app.addHook("onClose", async () => {
-      await redis.quit().catch(() => redis.disconnect());
+      await closeConnection(redis);
     });
   },
   { name: "redis", fastify: "5.x" },

@@ -2,7 +2,7 @@
  * Request validation with Ajv over the TypeBox schemas.
  *
  * Bodies are checked strictly: no type coercion (a `"1"` is not a schema_version), no silent
- * removal of unknown keys (NOTES §5), and every error reported at once. Query strings, params
+ * removal of unknown keys (docs/STACK-NOTES.md §5), and every error reported at once. Query strings, params
  * and headers arrive as strings, so only they are coerced.
  */
 import { Ajv, type Options } from "ajv";

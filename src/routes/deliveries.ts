@@ -1,9 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { redeliver, type RedeliverContext } from "../delivery/redeliver.js";
-import { WebhookClient } from "../delivery/webhook-client.js";
-import { errorResponses, StreamId } from "../schemas/common.js";
-import { SubscriberName } from "../schemas/subscriber.js";
+import { errorResponses, ref, StreamId } from "../schemas/common.js";
+import { DeadLetterList, DeliveryList, SubscriberName } from "../schemas/subscriber.js";
+import { listDeadLetters, listDeliveries } from "../subscribers/history.js";
+
+const security = [{ bearerAuth: [] }];
+const tags = ["subscribers"];
+const config = { scope: "admin" as const };
+const Params = Type.Object({ name: SubscriberName });
+const Limit = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) });
 
 const RedeliverResult = Type.Object(
   {
@@ -18,20 +24,60 @@ const RedeliverResult = Type.Object(
   { description: "The outcome of the one attempt made." },
 );
 
-/** POST /v1/subscribers/{name}/dead-letters/{stream_message_id}/redeliver (admin). */
-const redeliverRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const client = new WebhookClient(app.config.webhookAllowPrivate);
-  app.addHook("onClose", () => client.close());
+/** A subscriber's delivery log and dead letters, and redeliver (admin). */
+const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Built per request: the OpenAPI generator registers routes without Redis or Postgres.
-  const ctx = (): RedeliverContext => ({ db: app.db, redis: app.redis, stream: app.keys.stream, secretKey: app.config.secretKey, client });
+  const ctx = (): RedeliverContext => ({
+    db: app.db,
+    redis: app.redis,
+    stream: app.keys.stream,
+    secretKey: app.config.secretKey,
+    client: app.webhooks,
+  });
+
+  app.get(
+    "/subscribers/:name/deliveries",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Delivery log of a subscriber",
+        description: "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
+        params: Params,
+        querystring: Limit,
+        response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => listDeliveries(app.db, request.params.name, request.query.limit ?? 50),
+  );
+
+  app.get(
+    "/subscribers/:name/dead-letters",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "Dead letters of a subscriber",
+        description:
+          "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
+          "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the others.",
+        params: Params,
+        querystring: Type.Object({ ...Limit.properties, unresolved: Type.Optional(Type.Boolean({ default: false })) }),
+        response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
+  );
 
   app.post(
     "/subscribers/:name/dead-letters/:stream_message_id/redeliver",
     {
-      config: { scope: "admin" },
+      config,
       schema: {
-        tags: ["subscribers"],
-        security: [{ bearerAuth: [] }],
+        tags,
+        security,
         summary: "Redeliver a dead letter",
         description:
           "The operator's explicit override of the dedup guard: makes one new signed delivery of the dead letter's stored event to " +
@@ -50,4 +96,4 @@ const redeliverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-export default redeliverRoutes;
+export default deliveryRoutes;

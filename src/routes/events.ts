@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { ingestBatch, ingestOne } from "../ingest.js";
+import { ingestBatch, ingestOne } from "../ingest/ingest.js";
 import { errors } from "../errors.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
-import { decodeEntry } from "../stream/codec.js";
+import { decodeEntry, rangeAfter, type RawRange } from "../stream/entries.js";
 
 const security = [{ bearerAuth: [] }];
 
@@ -96,9 +96,9 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { after, limit = 100 } = request.query;
-      let entries: [string, string[]][];
+      let entries: RawRange;
       try {
-        entries = (await app.redis.xrange(app.keys.stream, after === undefined ? "-" : `(${after}`, "+", "COUNT", limit)) as [string, string[]][];
+        entries = await rangeAfter(app.redis, app.keys.stream, after, limit);
       } catch (cause) {
         throw new errors.StreamUnavailable({ cause });
       }

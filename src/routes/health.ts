@@ -1,17 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
+import { pingDb } from "../db/client.js";
+import { pingRedis } from "../stream/connections.js";
 
 const Check = Type.Union([Type.Literal("up"), Type.Literal("down")]);
 const Readiness = Type.Object({ status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]), checks: Type.Object({ redis: Check, postgres: Check }) });
 
 const PROBE_TIMEOUT_MS = 2000;
 
-/** Resolves true when `probe` succeeds within the timeout. */
-async function within(probe: () => Promise<unknown>): Promise<boolean> {
+/** Resolves true when `probe` succeeds within 2 s, false when it fails or takes longer. */
+export async function answers(probe: () => Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
-  });
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
   try {
     return await Promise.race([probe().then(() => true, () => false), timeout]);
   } finally {
@@ -44,7 +44,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
-      const [redis, postgres] = await Promise.all([within(() => app.redis.ping()), within(() => app.sql`select 1`)]);
+      const [redis, postgres] = await Promise.all([answers(() => pingRedis(app.redis)), answers(() => pingDb(app.db))]);
       const ready = redis && postgres;
       reply.code(ready ? 200 : 503);
       return { status: ready ? ("ready" as const) : ("not_ready" as const), checks: { redis: redis ? ("up" as const) : ("down" as const), postgres: postgres ? ("up" as const) : ("down" as const) } };

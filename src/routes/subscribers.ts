@@ -4,24 +4,28 @@ import { errorResponses, ref } from "../schemas/common.js";
 import {
   CreatedSubscriber,
   CreateSubscriber,
-  DeadLetterList,
-  DeliveryList,
   RotatedSecret,
   Subscriber,
   SubscriberList,
   SubscriberName,
   UpdateSubscriber,
 } from "../schemas/subscriber.js";
-import { createSubscriber, deleteSubscriber, getSubscriber, listSubscribers, rotateSecret, updateSubscriber, type AdminContext } from "../subscriber-admin.js";
-import { listDeadLetters, listDeliveries } from "../subscriber-logs.js";
+import {
+  createSubscriber,
+  deleteSubscriber,
+  getSubscriber,
+  listSubscribers,
+  rotateSecret,
+  updateSubscriber,
+  type AdminContext,
+} from "../subscribers/admin.js";
 
 const security = [{ bearerAuth: [] }];
 const tags = ["subscribers"];
 const config = { scope: "admin" as const };
 const Params = Type.Object({ name: SubscriberName });
-const Limit = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) });
 
-/** The subscriber API (SPEC §3), admin scope. Redeliver lives with the dispatcher's routes. */
+/** The subscriber API (docs/CONTRACT.md §3), admin scope; delivery history and redeliver are deliveries.ts. */
 const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
   let context: AdminContext | undefined;
   // Built on first use: the OpenAPI generator registers these routes without Redis or Postgres.
@@ -142,42 +146,6 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => rotateSecret(ctx(), request.params.name),
-  );
-
-  app.get(
-    "/subscribers/:name/deliveries",
-    {
-      config,
-      schema: {
-        tags,
-        security,
-        summary: "Delivery log of a subscriber",
-        description: "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
-        params: Params,
-        querystring: Limit,
-        response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
-      },
-    },
-    async (request) => listDeliveries(app.db, request.params.name, request.query.limit ?? 50),
-  );
-
-  app.get(
-    "/subscribers/:name/dead-letters",
-    {
-      config,
-      schema: {
-        tags,
-        security,
-        summary: "Dead letters of a subscriber",
-        description:
-          "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
-          "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the others.",
-        params: Params,
-        querystring: Type.Object({ ...Limit.properties, unresolved: Type.Optional(Type.Boolean({ default: false })) }),
-        response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
-      },
-    },
-    async (request) => listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
   );
 };
 

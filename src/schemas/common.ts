@@ -15,7 +15,7 @@ export const ErrorBody = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorBody>;
 
-/** A `$ref` to a registered component that keeps its static type (NOTES §5). */
+/** A `$ref` to a registered component that keeps its static type (docs/STACK-NOTES.md §5). */
 export function ref<T extends TSchema>(schema: T) {
   const id = (schema as { $id?: string }).$id;
   if (id === undefined) throw new Error("ref() needs a schema with an $id");

@@ -1,3 +1,8 @@
+/**
+ * Stream entries as the rest of the gateway sees them: decoded envelopes, read back for browsing,
+ * redelivery and the trimmer. Each entry has one field, `event`, the envelope JSON as stored.
+ */
+import type { Redis } from "ioredis";
 import type { EventEnvelope } from "../schemas/envelope.js";
 
 /** A stream entry decoded for browsing or delivery. */
@@ -10,7 +15,7 @@ export interface DecodedEntry {
 
 /**
  * Decodes the `event` field of a stream entry. Entries written by older producers may lack
- * `meta`; Charter B says they get a default meta instead of being dropped. Returns null for an
+ * `meta`; Charter B (docs/CONTRACT.md §1) says they get a default meta instead of being dropped. Returns null for an
  * entry that holds no parseable event (it cannot be delivered; callers dead-letter it).
  */
 export function decodeEntry(streamMessageId: string, fields: string[] | null): DecodedEntry | null {
@@ -32,4 +37,23 @@ export function decodeEntry(streamMessageId: string, fields: string[] | null): D
     raw = JSON.stringify(event);
   }
   return { streamMessageId, json: raw, event };
+}
+
+/** Raw entries, oldest first: `[id, fields]` from XRANGE. */
+export type RawRange = [string, string[]][];
+
+/** Up to `count` raw entries after `after` (exclusive; from the start when undefined), oldest first. */
+export async function rangeAfter(redis: Redis, stream: string, after: string | undefined, count: number): Promise<RawRange> {
+  return (await redis.xrange(stream, after === undefined ? "-" : `(${after}`, "+", "COUNT", count)) as RawRange;
+}
+
+/** The stored entry `id`, decoded; null when it is no longer in the stream. */
+export async function readEntry(redis: Redis, stream: string, id: string): Promise<DecodedEntry | null> {
+  const [entry] = (await redis.xrange(stream, id, id)) as RawRange;
+  return decodeEntry(id, entry?.[1] ?? null);
+}
+
+/** Entries in the stream (XLEN); 0 when it does not exist. */
+export async function streamLength(redis: Redis, stream: string): Promise<number> {
+  return redis.xlen(stream);
 }

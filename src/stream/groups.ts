@@ -1,9 +1,24 @@
 /**
- * Consumer-group administration for subscribers: create at a start position, destroy, and read
- * the live counters of XINFO GROUPS. Reading and acknowledging entries is the consumer's job.
+ * Consumer groups: one per subscriber, named like it (keys.ts). Created at a start position,
+ * destroyed with the subscriber, recreated after they vanished (NOGROUP), and read for their
+ * live counters (XINFO GROUPS). Reading and acknowledging entries is pel.ts and reader.ts.
  */
 import type { Redis } from "ioredis";
+import { compareIds } from "./ids.js";
 import { groupName } from "./keys.js";
+import { withScripts } from "./scripts.js";
+
+const message = (err: unknown): string => String((err as Error | undefined)?.message ?? "");
+
+/** True for the error Redis answers when the group (or the whole stream) is gone. */
+export function isNoGroup(err: unknown): boolean {
+  return message(err).startsWith("NOGROUP");
+}
+
+/** True for the error XGROUP CREATE answers when the group exists already. */
+function isBusyGroup(err: unknown): boolean {
+  return message(err).startsWith("BUSYGROUP");
+}
 
 /** `latest` → `$` (only entries appended from now on), `earliest` → `0`, else the stream id itself. */
 export function startId(startFrom: string): string {
@@ -13,34 +28,41 @@ export function startId(startFrom: string): string {
 }
 
 /**
- * XGROUP CREATE with ENTRIESREAD set to the stream's entries-added when starting at `$`, read in
- * the same script so no XADD slips between: Redis cannot always estimate a new group's lag on
- * its own (XINFO GROUPS shows null), and a fresh subscriber should show `lag: 0`, not "unknown".
- */
-const CREATE_LUA = `
-if ARGV[2] ~= '$' then return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM') end
-local added = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] end end
-end
-return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM', 'ENTRIESREAD', added)`;
-
-/**
- * Creates the subscriber's group so delivery begins after `id` (MKSTREAM: the stream may not
- * exist yet). A group already there (BUSYGROUP) can only be a leftover of an earlier subscriber
- * of the same name, since the caller holds the new row: it is replaced, so the new subscriber
- * starts where it asked to and inherits no stale pending entries.
+ * Creates the subscriber's group so delivery begins after `id` (the stream is created if needed).
+ * A group already there can only be a leftover of an earlier subscriber of the same name, since
+ * the caller holds the new row: it is replaced, so the new subscriber starts where it asked to
+ * and inherits no stale pending entries.
  */
 export async function createGroup(redis: Redis, stream: string, subscriber: string, id: string): Promise<void> {
   const group = groupName(subscriber);
+  const r = withScripts(redis);
   try {
-    await redis.eval(CREATE_LUA, 1, stream, group, id);
+    await r.brainCreateGroup(stream, group, id);
   } catch (err) {
-    if (!(err as Error).message.includes("BUSYGROUP")) throw err;
-    await redis.xgroup("DESTROY", stream, group);
-    await redis.eval(CREATE_LUA, 1, stream, group, id);
+    if (!isBusyGroup(err)) throw err;
+    await r.xgroup("DESTROY", stream, group);
+    await r.brainCreateGroup(stream, group, id);
   }
+}
+
+/**
+ * Recreates a vanished group so that reading resumes after `from`, the newest entry this
+ * subscriber processed; when `keep` (an entry still waiting for a retry) is older, the group
+ * starts just before it instead, and the entries between are skipped by the dedup check. A group
+ * another process recreated first is kept as it is. Returns the start id.
+ */
+export async function recreateGroup(redis: Redis, stream: string, subscriber: string, from: string | null, keep: string | null): Promise<string> {
+  let start = from ?? "0";
+  if (keep !== null && compareIds(keep, start) <= 0) {
+    const before = await redis.xrevrange(stream, `(${keep}`, "-", "COUNT", 1);
+    start = before[0]?.[0] ?? "0";
+  }
+  try {
+    await withScripts(redis).brainCreateGroup(stream, groupName(subscriber), start);
+  } catch (err) {
+    if (!isBusyGroup(err)) throw err;
+  }
+  return start;
 }
 
 /** Destroys the subscriber's group (its pending entries go with it); absent is fine. */
@@ -49,11 +71,11 @@ export async function destroyGroup(redis: Redis, stream: string, subscriber: str
     await redis.xgroup("DESTROY", stream, groupName(subscriber));
   } catch (err) {
     // The stream itself is gone (flushed): so is the group.
-    if (!(err as Error).message.includes("no such key")) throw err;
+    if (!message(err).includes("no such key")) throw err;
   }
 }
 
-/** Live counters of one group. `lag` is null when Redis cannot tell (after an XDEL, NOTES §1). */
+/** Live counters of one group. `lag` is null when Redis cannot tell (after an XDEL, docs/STACK-NOTES.md §1). */
 export interface GroupInfo {
   pending: number;
   lag: number | null;
@@ -66,7 +88,7 @@ export async function groupInfos(redis: Redis, stream: string): Promise<Map<stri
   try {
     reply = (await redis.xinfo("GROUPS", stream)) as unknown[];
   } catch (err) {
-    if ((err as Error).message.includes("no such key")) return new Map();
+    if (message(err).includes("no such key")) return new Map();
     throw err;
   }
   const groups = new Map<string, GroupInfo>();
@@ -84,4 +106,10 @@ export async function groupInfos(redis: Redis, stream: string): Promise<Map<stri
     });
   }
   return groups;
+}
+
+/** The oldest entry the group holds pending (read, not yet ACKed); null when none. */
+export async function oldestPending(redis: Redis, stream: string, group: string): Promise<string | null> {
+  const summary = (await redis.xpending(stream, group)) as [number, string | null, ...unknown[]];
+  return summary[1] ?? null;
 }

@@ -21,7 +21,7 @@ export interface StreamKeys {
   subscribersChanged: string;
 }
 
-/** Consumer group of a subscriber: its name, which SPEC §3 restricts to `[a-z0-9_-]`. */
+/** Consumer group of a subscriber: its name, which docs/CONTRACT.md §3 restricts to `[a-z0-9_-]`. */
 export const groupName = (subscriber: string): string => subscriber;
 
 export function streamKeys(stream: string): StreamKeys {

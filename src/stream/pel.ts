@@ -1,52 +1,10 @@
 /**
- * The Redis half of the EventConsumer: the commands it runs on its consumer group besides the
- * blocking read (see consumer.ts for the state machine these serve).
+ * A group's pending entries list (PEL), the only retry queue: claims (the lease heartbeat, retries,
+ * takeover of dead consumers' entries), ACKs, and the clean-up of exited consumers. The blocking
+ * read is reader.ts; the state machine these serve is consumer/event-consumer.ts.
  */
-import type { Redis, Result } from "ioredis";
-import { compareIds } from "./stream-ids.js";
-
-/**
- * Claims ids for their current owner only. `justid` mode is the lease heartbeat: XCLAIM … JUSTID
- * resets the idle time without counting a delivery, so XAUTOCLAIM elsewhere leaves entries alone
- * that this process is merely waiting to retry. `fetch` mode is a retry: a plain XCLAIM counts a
- * delivery (the attempt number) and returns the entry's fields. An id owned by someone else (it
- * was reclaimed while this process stalled) answers -1 and is not touched.
- * Reply per id: {id, deliveryCount | -1, fields} — fields is {} when trimmed or in justid mode.
- */
-const OWN_CLAIM_LUA = `
-local out = {}
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1]
-  if p and p[2] == ARGV[2] then
-    if ARGV[3] == 'justid' then
-      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
-      out[#out + 1] = {id, p[4], {}}
-    else
-      local c = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)[1]
-      out[#out + 1] = {id, p[4] + 1, (c and c[2]) or {}}
-    end
-  else
-    out[#out + 1] = {id, -1, {}}
-  end
-end
-return out`;
-
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    brainOwnClaim(stream: string, group: string, consumer: string, mode: "justid" | "fetch", ...ids: string[]): Result<[string, number, string[]][], Context>;
-  }
-}
-
-const defined = new WeakSet<Redis>();
-
-/** Defines this module's scripts on a connection, once (ioredis falls back to EVAL after a Redis restart). */
-function defineScripts(redis: Redis): void {
-  if (defined.has(redis)) return;
-  redis.defineCommand("brainOwnClaim", { numberOfKeys: 1, lua: OWN_CLAIM_LUA });
-  redis.defineCommand("brainDeleteIdleConsumers", { numberOfKeys: 1, lua: DELETE_IDLE_LUA });
-  defined.add(redis);
-}
+import type { Redis } from "ioredis";
+import { withScripts } from "./scripts.js";
 
 /** A raw stream entry; `fields` is null when the entry was trimmed away while pending. */
 export interface RawEntry {
@@ -63,12 +21,25 @@ export interface OwnClaimResult {
   lost: string[];
 }
 
-/** Heartbeats (`justid`) or re-fetches for a retry (`fetch`) entries this consumer owns. */
-export async function ownClaim(redis: Redis, stream: string, group: string, consumer: string, mode: "justid" | "fetch", ids: string[]): Promise<OwnClaimResult> {
-  defineScripts(redis);
+/** Ids per brainOwnClaim call: bounds one script's run time and reply. */
+const CLAIM_CHUNK = 500;
+
+/**
+ * Heartbeats (`justid`: resets idle time, counts no delivery) or re-fetches for a retry (`fetch`:
+ * counts a delivery) the entries this consumer owns (script brainOwnClaim).
+ */
+export async function ownClaim(
+  redis: Redis,
+  stream: string,
+  group: string,
+  consumer: string,
+  mode: "justid" | "fetch",
+  ids: string[],
+): Promise<OwnClaimResult> {
+  const r = withScripts(redis);
   const result: OwnClaimResult = { owned: [], lost: [] };
-  for (let i = 0; i < ids.length; i += 500) {
-    const reply = await redis.brainOwnClaim(stream, group, consumer, mode, ...ids.slice(i, i + 500));
+  for (let i = 0; i < ids.length; i += CLAIM_CHUNK) {
+    const reply = await r.brainOwnClaim(stream, group, consumer, mode, ...ids.slice(i, i + CLAIM_CHUNK));
     for (const [id, count, fields] of reply) {
       if (count < 0) result.lost.push(id);
       else result.owned.push({ id, attempt: Number(count), fields: fields.length > 0 ? fields : null });
@@ -82,14 +53,21 @@ export async function ownClaim(redis: Redis, stream: string, group: string, cons
  * trimmed while pending (Redis already dropped them from the PEL). Attempt numbers come from
  * XPENDING, so they keep counting across crashes.
  */
-export async function autoClaim(redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<{ entries: RawEntry[]; deletedIds: string[] }> {
+export async function autoClaim(
+  redis: Redis,
+  stream: string,
+  group: string,
+  consumer: string,
+  minIdleMs: number,
+  count: number,
+): Promise<{ entries: RawEntry[]; deletedIds: string[] }> {
   const entries: RawEntry[] = [];
   const deletedIds: string[] = [];
   let cursor = "0-0";
   // One call scans at most COUNT×10 PEL entries; a few rounds cover a large PEL.
   for (let round = 0; round < 10 && entries.length < count; round++) {
-    const reply = (await redis.xautoclaim(stream, group, consumer, minIdleMs, cursor, "COUNT", count - entries.length)) as [string, [string, string[] | null][], string[]];
-    const [next, claimed, deleted] = reply;
+    const reply = await redis.xautoclaim(stream, group, consumer, minIdleMs, cursor, "COUNT", count - entries.length);
+    const [next, claimed, deleted] = reply as [string, [string, string[] | null][], string[]];
     for (const [id, fields] of claimed) entries.push({ id, fields, attempt: 1 });
     deletedIds.push(...(deleted ?? []));
     cursor = next;
@@ -107,55 +85,16 @@ export async function autoClaim(redis: Redis, stream: string, group: string, con
   return { entries, deletedIds };
 }
 
-/** True for the error Redis answers when the group (or the whole stream) is gone. */
-export function isNoGroup(err: unknown): boolean {
-  return String((err as Error | undefined)?.message ?? "").startsWith("NOGROUP");
+/** Acknowledges entries: they leave the group's PEL for good. */
+export async function ack(redis: Redis, stream: string, group: string, ids: string[]): Promise<void> {
+  if (ids.length > 0) await redis.xack(stream, group, ...ids);
 }
 
 /**
- * Recreates a vanished group so that reading resumes after `from`, where `from` is the newest
- * entry this subscriber processed; when `keep` (an entry still waiting for a retry) is older,
- * the group starts just before it instead, and the entries between are skipped by the dedup check.
+ * Deletes consumers of exited processes (script brainDeleteIdleConsumers): those other than
+ * `self` with nothing pending and idle for `idleMs`. A live consumer that happened to qualify
+ * loses nothing (it owns no entry) and is recreated by its next read.
  */
-export async function recreateGroup(redis: Redis, stream: string, group: string, from: string | null, keep: string | null): Promise<string> {
-  let start = from ?? "0";
-  if (keep !== null && compareIds(keep, start) <= 0) {
-    const before = await redis.xrevrange(stream, `(${keep}`, "-", "COUNT", 1);
-    start = before[0]?.[0] ?? "0";
-  }
-  try {
-    await redis.xgroup("CREATE", stream, group, start, "MKSTREAM");
-  } catch (err) {
-    if (!String((err as Error).message).startsWith("BUSYGROUP")) throw err;
-  }
-  return start;
-}
-
-/**
- * Deletes consumers of exited processes: those other than `self` with nothing pending and idle
- * for `idleMs`. DELCONSUMER drops a consumer's pending entries, so the check and the delete run
- * in one script: no read can slip in between. A live consumer that happened to qualify loses
- * nothing (it owns no entry) and is recreated by its next read.
- */
-const DELETE_IDLE_LUA = `
-local n = 0
-for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local info = {}
-  for i = 1, #row, 2 do info[row[i]] = row[i + 1] end
-  if info['name'] ~= ARGV[2] and tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[3]) then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
-    n = n + 1
-  end
-end
-return n`;
-
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    brainDeleteIdleConsumers(stream: string, group: string, self: string, idleMs: number): Result<number, Context>;
-  }
-}
-
 export async function deleteDeadConsumers(redis: Redis, stream: string, group: string, self: string, idleMs: number): Promise<number> {
-  defineScripts(redis);
-  return redis.brainDeleteIdleConsumers(stream, group, self, idleMs);
+  return withScripts(redis).brainDeleteIdleConsumers(stream, group, self, idleMs);
 }

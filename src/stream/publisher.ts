@@ -1,48 +1,17 @@
 /**
  * The one module that writes to the event stream (Charter TEIL C: lint fails on XADD elsewhere).
  *
- * Appends run inside one Lua script so that the idempotency check, the XADD and the
- * idempotency record are atomic: two racing requests with the same key append once.
+ * Appends with idempotency keys run inside one Lua script (scripts.ts, brainPublish) so that the
+ * check, the XADD and the idempotency record are atomic: two racing requests with the same key
+ * append once.
  */
-import type { Redis, Result } from "ioredis";
+import type { Redis } from "ioredis";
 import { errors } from "../errors.js";
 import type { StreamKeys } from "./keys.js";
+import { withScripts } from "./scripts.js";
 
-/** Idempotency records live 24 h (SPEC §3). */
+/** Idempotency records live 24 h (docs/CONTRACT.md §3). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
-
-// ARGV: ttl, then per item: json, "<event id> <fingerprint>", has-key flag. No MAXLEN here: the
-// cap is the trimmer's (stream/trimmer.ts), which records what it cuts instead of losing it.
-// KEYS: stream, then one idempotency key per item (the stream key again where an item has none).
-const PUBLISH_LUA = `
-local ttl, out = ARGV[1], {}
-for i = 1, #KEYS - 1 do
-  local a = 1 + (i - 1) * 3
-  local haskey = ARGV[a + 3] == '1'
-  local prev = haskey and redis.call('GET', KEYS[i + 1])
-  if prev then
-    out[i] = {0, prev}
-  else
-    local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[a + 1])
-    if haskey then redis.call('SET', KEYS[i + 1], id .. ' ' .. ARGV[a + 2], 'EX', ttl) end
-    out[i] = {1, id}
-  end
-end
-return out`;
-
-// Batches without idempotency keys: KEYS[1] = stream, ARGV = the envelopes. Nothing to check,
-// so one argument per event instead of four (key, json, "<id> <fingerprint>", flag).
-const APPEND_LUA = `
-local out = {}
-for i = 1, #ARGV do out[i] = redis.call('XADD', KEYS[1], '*', 'event', ARGV[i]) end
-return out`;
-
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    brainPublish(numKeys: number, ...args: string[]): Result<[0 | 1, string][], Context>;
-    brainAppend(stream: string, ...json: string[]): Result<string[], Context>;
-  }
-}
 
 export interface PublishItem {
   /** The envelope as it will be stored and delivered. */
@@ -63,12 +32,13 @@ export interface PublishResult {
 }
 
 export class Publisher {
+  private readonly redis: Redis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: StreamKeys,
   ) {
-    redis.defineCommand("brainPublish", { lua: PUBLISH_LUA });
-    redis.defineCommand("brainAppend", { lua: APPEND_LUA, numberOfKeys: 1 });
+    this.redis = withScripts(redis);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Safe stream trimming. XTRIM ignores consumer groups on Redis < 8.2 (NOTES §1), so the trimmer
+ * Safe stream trimming. XTRIM ignores consumer groups on Redis < 8.2 (docs/STACK-NOTES.md §1), so the trimmer
  * computes what every group is done with and trims only below that:
  *
  * - floor of a group = its oldest pending id (read but not yet ACKed), or, with nothing pending,
@@ -21,45 +21,19 @@
  * at a time (a Redis lease). XTRIM is the only stream write outside the publisher.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { inArray } from "drizzle-orm";
-import type { Redis, Result } from "ioredis";
-import { deadLetters, processedEvents, subscribers } from "../db/schema.js";
-import type { Db } from "../plugins/db.js";
+import type { Redis } from "ioredis";
+import type { Db } from "../db/client.js";
+import { recordTrimmed, type TrimmedEntry } from "../db/dead-letters.js";
+import { eventTypesOf } from "../db/subscribers.js";
 import type { Metrics } from "../metrics.js";
-import { decodeEntry } from "./codec.js";
-import { groupInfos, type GroupInfo } from "./groups.js";
+import { decodeEntry, rangeAfter, streamLength, type RawRange } from "./entries.js";
+import { groupInfos, oldestPending, type GroupInfo } from "./groups.js";
+import { compareIds, nextId } from "./ids.js";
 import type { Lease } from "./lease.js";
-import { compareIds, nextId } from "./stream-ids.js";
+import { withScripts } from "./scripts.js";
 
 /** Entries examined per cap step: bounds one XRANGE reply and one INSERT. */
 const CAP_CHUNK = 1000;
-
-// KEYS[1] stream; ARGV: minid, last id being cut, then name/last-delivered-id pairs of the groups
-// that were behind the cut when their dead letters were recorded. Trims (exact) only if no group
-// is behind the cut other than those, each still where it was; else -1.
-const CUT_LUA = `
-local function before(a, b)
-  local am, as = string.match(a, '(%d+)-(%d+)')
-  local bm, bs = string.match(b, '(%d+)-(%d+)')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
-local expected = {}
-for i = 3, #ARGV, 2 do expected[ARGV[i]] = ARGV[i + 1] end
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, last
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
-  end
-  if before(last, ARGV[2]) and expected[name] ~= last then return -1 end
-end
-return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])`;
-
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    brainCapCut(stream: string, minId: string, lastCut: string, ...groups: string[]): Result<number, Context>;
-  }
-}
 
 export interface TrimResult {
   /** Entries every group was done with. */
@@ -86,7 +60,7 @@ export class Trimmer {
   private readonly warned = new Set<string>();
 
   constructor(private readonly deps: TrimmerDeps) {
-    deps.redis.defineCommand("brainCapCut", { lua: CUT_LUA, numberOfKeys: 1 });
+    withScripts(deps.redis);
   }
 
   /** Trims when this process holds (or now takes) the lease; null when another process does. */
@@ -118,10 +92,8 @@ export class Trimmer {
 
   /** The oldest id the group still needs. */
   private async floorOf(name: string, g: GroupInfo): Promise<string> {
-    if (g.pending > 0) {
-      const summary = (await this.deps.redis.xpending(this.deps.stream, name)) as [number, string | null, ...unknown[]];
-      if (summary[1]) return summary[1];
-    }
+    const oldest = g.pending > 0 ? await oldestPending(this.deps.redis, this.deps.stream, name) : null;
+    if (oldest !== null) return oldest;
     return nextId(g.lastDeliveredId);
   }
 
@@ -131,9 +103,9 @@ export class Trimmer {
     let capped = 0;
     // Renewing the lease each step keeps a long catch-up (a lowered cap) to one process.
     while (await this.deps.lease.hold()) {
-      const excess = (await redis.xlen(stream)) - maxLen;
+      const excess = (await streamLength(redis, stream)) - maxLen;
       if (excess <= 0) return capped;
-      const entries = (await redis.xrange(stream, "-", "+", "COUNT", Math.min(excess, CAP_CHUNK))) as [string, string[]][];
+      const entries = await rangeAfter(redis, stream, undefined, Math.min(excess, CAP_CHUNK));
       const lastCut = entries.at(-1)?.[0];
       if (lastCut === undefined) return capped;
       const behind = [...(await groupInfos(redis, stream))].filter(([, g]) => compareIds(g.lastDeliveredId, lastCut) < 0);
@@ -147,48 +119,33 @@ export class Trimmer {
   }
 
   /** Records the entries each group behind the cut has not read yet as `trimmed` dead letters. */
-  private async recordUnread(behind: [string, GroupInfo][], entries: [string, string[]][]): Promise<void> {
+  private async recordUnread(behind: [string, GroupInfo][], entries: RawRange): Promise<void> {
     if (behind.length === 0) return;
     const { db, log, metrics } = this.deps;
-    const names = behind.map(([name]) => name);
-    const rows = await db.select({ name: subscribers.name, eventTypes: subscribers.eventTypes }).from(subscribers).where(inArray(subscribers.name, names));
-    const wanted = new Map(rows.map((r) => [r.name, new Set(r.eventTypes)]));
+    const wanted = await eventTypesOf(db, behind.map(([name]) => name));
     for (const [name, g] of behind) {
       const types = wanted.get(name);
       const unread = entries.filter(([id]) => compareIds(id, g.lastDeliveredId) > 0);
       if (!types) {
-        this.warnOnce(name, () => log.warn({ group: name, entries: unread.length }, "stream cap reached: trimming entries unread by a consumer group that has no subscriber"));
+        this.warnOnce(name, () =>
+          log.warn({ group: name, entries: unread.length }, "stream cap reached: trimming entries unread by a consumer group that has no subscriber"),
+        );
         continue;
       }
-      const letters = unread.flatMap(([id, fields]) => {
+      const letters = unread.flatMap(([id, fields]): TrimmedEntry[] => {
         const decoded = decodeEntry(id, fields);
-        if (decoded && !types.has("*") && !types.has(decoded.event.type)) return [];
+        if (decoded && !types.includes("*") && !types.includes(decoded.event.type)) return [];
         return [{ id, eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
       });
       if (letters.length === 0) continue;
-      const recorded = await db.transaction(async (tx) => {
-        // The dedup row first: an entry the dispatcher settled meanwhile keeps its outcome.
-        const fresh = await tx
-          .insert(processedEvents)
-          .values(letters.map((l) => ({ subscriberName: name, streamMessageId: l.id, eventId: l.eventId, outcome: "dead_lettered" as const })))
-          .onConflictDoNothing()
-          .returning({ id: processedEvents.streamMessageId });
-        const ids = new Set(fresh.map((f) => f.id));
-        const values = letters.filter((l) => ids.has(l.id)).map((l) => ({
-          subscriberName: name,
-          streamMessageId: l.id,
-          eventId: l.eventId,
-          reason: "trimmed" as const,
-          lastError: "trimmed by the BRAIN_STREAM_MAXLEN cap before the subscriber read it",
-          attempts: 0,
-          event: l.json,
-        }));
-        return values.length === 0 ? [] : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
-      });
-      if (recorded.length === 0) continue;
-      metrics.deadLetters.inc({ subscriber: name, reason: "trimmed" }, recorded.length);
+      const recorded = await recordTrimmed(db, name, letters, "trimmed by the BRAIN_STREAM_MAXLEN cap before the subscriber read it");
+      if (recorded === 0) continue;
+      metrics.deadLetters.inc({ subscriber: name, reason: "trimmed" }, recorded);
       this.warnOnce(name, () =>
-        log.warn({ subscriber: name, dead_letters: recorded.length }, "stream cap reached: subscriber fell behind BRAIN_STREAM_MAXLEN; entries it had not read become trimmed dead letters"),
+        log.warn(
+          { subscriber: name, dead_letters: recorded },
+          "stream cap reached: subscriber fell behind BRAIN_STREAM_MAXLEN; entries it had not read become trimmed dead letters",
+        ),
       );
     }
   }

@@ -1,17 +1,19 @@
 /**
- * Subscriber administration (SPEC §3): the rules the schema cannot express, the Postgres row and
+ * Subscriber administration (docs/CONTRACT.md §3): the rules the schema cannot express, the Postgres row and
  * the Redis consumer group kept together, and the change notification every process listens to.
  * The routes are thin wrappers over these functions.
  */
 import type { Redis } from "ioredis";
-import type { Config } from "./config.js";
-import * as store from "./db/subscribers.js";
-import type { Db } from "./plugins/db.js";
-import { generateSecret, sealSecret } from "./delivery/secrets.js";
-import { errors } from "./errors.js";
-import type { CreateSubscriber, Subscriber, UpdateSubscriber } from "./schemas/subscriber.js";
-import { createGroup, destroyGroup, groupInfos, startId, type GroupInfo } from "./stream/groups.js";
-import { checkHeaders, checkSecret, checkTimeout, checkUrl } from "./subscriber-rules.js";
+import type { Config } from "../config.js";
+import { inTransaction, type Db } from "../db/client.js";
+import { outcomeStats, type OutcomeStats } from "../db/processed-events.js";
+import * as store from "../db/subscribers.js";
+import { generateSecret, PREVIOUS_SECRET_TTL_MS, sealSecret } from "../delivery/secrets.js";
+import { errors } from "../errors.js";
+import type { CreateSubscriber, Subscriber, UpdateSubscriber } from "../schemas/subscriber.js";
+import { announceChange } from "../stream/change-channel.js";
+import { createGroup, destroyGroup, groupInfos, startId, type GroupInfo } from "../stream/groups.js";
+import { checkHeaders, checkSecret, checkTimeout, checkUrl } from "./rules.js";
 
 /** What the administration functions work with; plain values, so tests can call them directly. */
 export interface AdminContext {
@@ -38,7 +40,7 @@ async function onRedis<T>(op: () => Promise<T>): Promise<T> {
 /** Publishes the subscriber's name on the change channel; a failure never fails the request. */
 async function notify(ctx: AdminContext, name: string): Promise<void> {
   try {
-    await ctx.redis.publish(ctx.changedChannel, name);
+    await announceChange(ctx.redis, ctx.changedChannel, name);
   } catch (err) {
     ctx.onNotifyError?.(err as Error);
   }
@@ -61,7 +63,7 @@ async function secretWrite<T>(op: () => Promise<T>): Promise<T> {
 
 const notFound = (name: string) => new errors.NotFound(`no subscriber named ${name}`);
 
-function view(row: store.SubscriberRow, group: GroupInfo | undefined | null, outcome: store.OutcomeStats | undefined): Subscriber {
+function view(row: store.SubscriberRow, group: GroupInfo | undefined | null, outcome: OutcomeStats | undefined): Subscriber {
   const previousUntil = row.previousSecret === null ? null : row.previousSecretExpiresAt;
   return {
     name: row.name,
@@ -103,7 +105,7 @@ export async function createSubscriber(ctx: AdminContext, body: CreateSubscriber
   checkSecret(body.secret);
   await checkUrl(body.url, ctx.config.webhookAllowPrivate);
   const secret = body.secret ?? generateSecret();
-  const row = await ctx.db.transaction(async (tx) => {
+  const row = await inTransaction(ctx.db, async (tx) => {
     const created = await secretWrite(() => store.insertSubscriber(tx, {
       name: body.name,
       url: body.url,
@@ -127,13 +129,13 @@ export async function createSubscriber(ctx: AdminContext, body: CreateSubscriber
 
 /** Every subscriber with live stats: one XINFO GROUPS call and one grouped query in all. */
 export async function listSubscribers(ctx: AdminContext): Promise<Subscriber[]> {
-  const [rows, groups, outcomes] = await Promise.all([store.listSubscriberRows(ctx.db), liveGroups(ctx), store.outcomeStats(ctx.db)]);
+  const [rows, groups, outcomes] = await Promise.all([store.listSubscriberRows(ctx.db), liveGroups(ctx), outcomeStats(ctx.db)]);
   return rows.map((row) => view(row, groups && groups.get(row.name), outcomes.get(row.name)));
 }
 
 /** One subscriber with live stats; 404 when unknown. */
 export async function getSubscriber(ctx: AdminContext, name: string): Promise<Subscriber> {
-  const [row, groups, outcomes] = await Promise.all([store.getSubscriberRow(ctx.db, name), liveGroups(ctx), store.outcomeStats(ctx.db, name)]);
+  const [row, groups, outcomes] = await Promise.all([store.getSubscriberRow(ctx.db, name), liveGroups(ctx), outcomeStats(ctx.db, name)]);
   if (!row) throw notFound(name);
   return view(row, groups && groups.get(name), outcomes.get(name));
 }
@@ -164,7 +166,7 @@ export async function updateSubscriber(ctx: AdminContext, name: string, patch: U
  * back stream trimming.
  */
 export async function deleteSubscriber(ctx: AdminContext, name: string): Promise<void> {
-  await ctx.db.transaction(async (tx) => {
+  await inTransaction(ctx.db, async (tx) => {
     if (!(await store.deleteSubscriberRow(tx, name))) throw notFound(name);
     await onRedis(() => destroyGroup(ctx.redis, ctx.stream, name));
   });
@@ -174,7 +176,7 @@ export async function deleteSubscriber(ctx: AdminContext, name: string): Promise
 /** A new secret; the current one keeps signing alongside for 24 h. */
 export async function rotateSecret(ctx: AdminContext, name: string, now = new Date()): Promise<{ secret: string; previous_secret_expires_at: string }> {
   const secret = generateSecret();
-  const expiresAt = new Date(now.getTime() + store.PREVIOUS_SECRET_TTL_MS);
+  const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
   const rotated = await secretWrite(() => store.rotateSecretRow(ctx.db, name, sealSecret(secret, ctx.config.secretKey), expiresAt));
   if (!rotated) throw notFound(name);
   await notify(ctx, name);

@@ -1,20 +1,23 @@
 /**
- * The delivery log and the dead letters of a subscriber, as the API shows them (SPEC §3).
+ * The delivery history of a subscriber as the API shows it (docs/CONTRACT.md §3): its delivery
+ * attempts and its dead letters.
  */
 import type { Static } from "typebox";
-import * as store from "./db/subscribers.js";
-import type { Executor } from "./db/subscribers.js";
-import { errors } from "./errors.js";
-import type { DeadLetterList, DeliveryList } from "./schemas/subscriber.js";
-import { decodeEntry } from "./stream/codec.js";
+import type { Executor } from "../db/client.js";
+import { recentDeadLetters } from "../db/dead-letters.js";
+import { recentAttempts } from "../db/delivery-attempts.js";
+import { getSubscriberRow } from "../db/subscribers.js";
+import { errors } from "../errors.js";
+import type { DeadLetterList, DeliveryList } from "../schemas/subscriber.js";
+import { decodeEntry } from "../stream/entries.js";
 
 async function assertExists(db: Executor, name: string): Promise<void> {
-  if (!(await store.getSubscriberRow(db, name))) throw new errors.NotFound(`no subscriber named ${name}`);
+  if (!(await getSubscriberRow(db, name))) throw new errors.NotFound(`no subscriber named ${name}`);
 }
 
 /** The newest `limit` delivery attempts, newest first; 404 when the subscriber is unknown. */
 export async function listDeliveries(db: Executor, name: string, limit: number): Promise<Static<typeof DeliveryList>> {
-  const [, rows] = await Promise.all([assertExists(db, name), store.recentDeliveries(db, name, limit)]);
+  const [, rows] = await Promise.all([assertExists(db, name), recentAttempts(db, name, limit)]);
   return {
     deliveries: rows.map((r) => ({
       stream_message_id: r.streamMessageId,
@@ -34,7 +37,7 @@ export async function listDeliveries(db: Executor, name: string, limit: number):
  * of an older producer gets its default meta, as on delivery); 404 when the subscriber is unknown.
  */
 export async function listDeadLetters(db: Executor, name: string, limit: number, unresolvedOnly: boolean): Promise<Static<typeof DeadLetterList>> {
-  const [, rows] = await Promise.all([assertExists(db, name), store.recentDeadLetters(db, name, limit, unresolvedOnly)]);
+  const [, rows] = await Promise.all([assertExists(db, name), recentDeadLetters(db, name, limit, unresolvedOnly)]);
   return {
     dead_letters: rows.map((r) => ({
       stream_message_id: r.streamMessageId,

@@ -1,10 +1,10 @@
 /**
- * The subscriber rules the request schema cannot express (SPEC §3, §4): reserved headers, the
+ * The subscriber rules the request schema cannot express (docs/CONTRACT.md §3, §4): reserved headers, the
  * timeout bound, the SSRF guard and the secret format. Each failure is a 400 naming the field.
  */
-import { isValidSecret } from "./delivery/secrets.js";
-import { assertUrlAllowed } from "./delivery/ssrf.js";
-import { errors, withDetails } from "./errors.js";
+import { isValidSecret } from "../delivery/secrets.js";
+import { assertUrlAllowed } from "../delivery/ssrf.js";
+import { errors, withDetails } from "../errors.js";
 
 /** Header names a subscriber may not set: the gateway owns them (signature, framing, routing). */
 export function isReservedHeader(name: string): boolean {
@@ -27,14 +27,14 @@ export function checkHeaders(headers: Record<string, string> | undefined): void 
   if (details.length > 0) throw withDetails(new errors.InvalidRequest(`body${details[0]!.path} ${details[0]!.message}`), details);
 }
 
-/** A request timeout must stay below the reclaim idle time (SPEC §4). */
+/** A request timeout must stay below the reclaim idle time (docs/CONTRACT.md §4). */
 export function checkTimeout(timeoutMs: number | undefined, claimIdleMs: number): void {
   if (timeoutMs === undefined || timeoutMs < claimIdleMs) return;
   const message = `must be below BRAIN_CLAIM_IDLE_MS (${claimIdleMs}), or another process could reclaim an entry while its request is still open`;
   throw withDetails(new errors.InvalidRequest(`body/timeout_ms ${message}`), [{ path: "/timeout_ms", message }]);
 }
 
-/** The SSRF rules of SPEC §4, reported on `/url`. */
+/** The SSRF rules of docs/CONTRACT.md §4, reported on `/url`. */
 export async function checkUrl(url: string | undefined, allowPrivate: boolean): Promise<void> {
   if (url === undefined) return;
   try {

@@ -1,0 +1,110 @@
+/**
+ * `dead_letters`: entries that failed permanently, with the stored envelope so an operator can
+ * redeliver them. Rows are written with their dedup row (processed-events.ts), never alone.
+ */
+import { and, desc, eq, sql } from "drizzle-orm";
+import type { Db, Executor } from "./client.js";
+import { deadLetters, deliveryAttempts, processedEvents } from "./schema.js";
+
+export type DeadLetterRow = typeof deadLetters.$inferSelect;
+
+/** The newest dead letters of a subscriber, optionally only the unresolved ones. */
+export async function recentDeadLetters(db: Executor, name: string, limit: number, unresolvedOnly = false) {
+  const where = unresolvedOnly
+    ? and(eq(deadLetters.subscriberName, name), sql`${deadLetters.resolvedAt} is null`)
+    : eq(deadLetters.subscriberName, name);
+  return db.select().from(deadLetters).where(where).orderBy(desc(deadLetters.failedAt), desc(deadLetters.id)).limit(limit);
+}
+
+/** One subscriber's dead letter for a stream entry, or null. */
+export async function findDeadLetter(db: Executor, name: string, streamMessageId: string): Promise<DeadLetterRow | null> {
+  const [row] = await db
+    .select()
+    .from(deadLetters)
+    .where(and(eq(deadLetters.subscriberName, name), eq(deadLetters.streamMessageId, streamMessageId)));
+  return row ?? null;
+}
+
+/** What one redelivery attempt of a dead letter brought. */
+export interface Redelivery {
+  attempt: number;
+  delivered: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/**
+ * Records a redelivery in one transaction: the attempt in the delivery log and, on success, the
+ * dedup row's outcome `delivered` and the dead letter resolved; on failure the dead letter keeps
+ * the new status and error.
+ */
+export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redelivery): Promise<void> {
+  const { subscriberName, streamMessageId, eventId } = letter;
+  await db.transaction(async (tx) => {
+    await tx.insert(deliveryAttempts).values({
+      subscriberName,
+      streamMessageId,
+      eventId,
+      attempt: r.attempt,
+      statusCode: r.statusCode,
+      error: r.error,
+      durationMs: r.durationMs,
+      outcome: r.delivered ? "delivered" : "dead_lettered",
+    });
+    if (r.delivered) {
+      await tx
+        .insert(processedEvents)
+        .values({ subscriberName, streamMessageId, eventId, outcome: "delivered" })
+        .onConflictDoUpdate({
+          target: [processedEvents.subscriberName, processedEvents.streamMessageId],
+          set: { outcome: "delivered", processedAt: sql`now()` },
+        });
+    }
+    await tx
+      .update(deadLetters)
+      .set(
+        r.delivered
+          ? { attempts: r.attempt, resolvedAt: sql`now()` }
+          : { attempts: r.attempt, lastStatusCode: r.statusCode, lastError: r.error },
+      )
+      .where(eq(deadLetters.id, letter.id));
+  });
+}
+
+/** An entry the stream cap cuts before the subscriber read it. */
+export interface TrimmedEntry {
+  id: string;
+  eventId: string | null;
+  /** The envelope JSON as stored; null when the entry held no parseable event. */
+  json: string | null;
+}
+
+/**
+ * Records entries cut by the stream cap as `trimmed` dead letters, each with its dedup row, in
+ * one transaction. The dedup row goes first: an entry the dispatcher settled meanwhile keeps its
+ * outcome and gets no dead letter. Returns how many dead letters were recorded.
+ */
+export async function recordTrimmed(db: Db, subscriber: string, entries: TrimmedEntry[], why: string): Promise<number> {
+  const recorded = await db.transaction(async (tx) => {
+    const fresh = await tx
+      .insert(processedEvents)
+      .values(entries.map((e) => ({ subscriberName: subscriber, streamMessageId: e.id, eventId: e.eventId, outcome: "dead_lettered" as const })))
+      .onConflictDoNothing()
+      .returning({ id: processedEvents.streamMessageId });
+    const ids = new Set(fresh.map((f) => f.id));
+    const values = entries
+      .filter((e) => ids.has(e.id))
+      .map((e) => ({
+        subscriberName: subscriber,
+        streamMessageId: e.id,
+        eventId: e.eventId,
+        reason: "trimmed" as const,
+        lastError: why,
+        attempts: 0,
+        event: e.json,
+      }));
+    return values.length === 0 ? [] : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+  });
+  return recorded.length;
+}
