@@ -1,11 +1,15 @@
 /**
- * Lint rules, including the Charter TEIL C guardrail:
- * - only `src/stream/publisher.ts` may write to the event stream (an `xadd` call, an "XADD" command
- *   name or a Lua `call('xadd', …)` anywhere else fails), so idempotency and size checks cannot be
- *   bypassed;
- * - the removed legacy flags of the "optional event stream" mode may appear only where config.ts
- *   lists them to reject them, and in the test that proves the rejection.
- * test/guardrail.test.ts proves both rules bite.
+ * Lint rules, including the architecture guardrails (docs/ARCHITECTURE.md §1); each is proven to
+ * bite by a fixture in test/guardrail.test.ts:
+ * - Charter TEIL C: only `src/stream/publisher.ts` writes to the event stream (an `xadd` call, an
+ *   "XADD" command name, or a call of the appending scripts anywhere else fails); the Lua text of
+ *   those scripts lives in the script registry `src/stream/scripts.ts`, and nowhere else;
+ * - the removed legacy flags of the "optional event stream" mode appear only where config.ts
+ *   lists them to reject them, and in the test that proves the rejection;
+ * - SQL has one owner: no `drizzle-orm`, `postgres` or `db/schema` import outside `src/db/`;
+ * - Redis has one owner: no value import of `ioredis` outside `src/stream/` and the Redis plugin;
+ * - layers import downward only: entry → routes → plugins → services → delivery → consumer →
+ *   stream → db → schemas/config/errors/metrics.
  */
 import js from "@eslint/js";
 import globals from "globals";
@@ -16,25 +20,74 @@ import tseslint from "typescript-eslint";
 const XADD_NAME = "/^xadd$/i";
 const XADD_LUA = "/call\\(\\s*['\"]xadd['\"]/i";
 const LEGACY = "/ENABLE_EVENT_STREAM|USE_EVENT_STREAM|EVENT_STREAM_AVAILABLE/";
+const TEIL_C = "Only src/stream/publisher.ts may write to the event stream (Charter TEIL C)";
 
-const xaddSyntax = [`Literal[value=${XADD_NAME}]`, `Literal[value=${XADD_LUA}]`, `TemplateElement[value.raw=${XADD_LUA}]`].map((selector) => ({
+const xaddName = [{ selector: `Literal[value=${XADD_NAME}]`, message: `${TEIL_C}.` }];
+const xaddLua = [`Literal[value=${XADD_LUA}]`, `TemplateElement[value.raw=${XADD_LUA}]`].map((selector) => ({
   selector,
-  message: "Only src/stream/publisher.ts may write to the event stream (Charter TEIL C).",
+  message: `${TEIL_C}; Lua scripts live in src/stream/scripts.ts.`,
 }));
-const xaddProperties = ["xadd", "xaddBuffer"].map((property) => ({
+const xaddProperties = ["xadd", "xaddBuffer", "brainPublish", "brainAppend"].map((property) => ({
   property,
-  message: "Only src/stream/publisher.ts may write to the event stream (Charter TEIL C): use Publisher.publish.",
+  message: `${TEIL_C}: use Publisher.publish.`,
 }));
 const legacySyntax = ["Identifier[name", "Literal[value", "TemplateElement[value.raw"].map((node) => ({
   selector: `${node}=${LEGACY}]`,
   message: "Legacy event-stream flags were removed (ADR-001): use BRAIN_EVENTSTREAM_MODE=required|degraded.",
 }));
 
-/** Files allowed one exception each; everything else gets both restrictions. */
 const PUBLISHER = "src/stream/publisher.ts";
+const SCRIPTS = "src/stream/scripts.ts";
 const LEGACY_LISTS = ["src/config.ts", "test/config.test.ts"];
 // The benchmark's baseline is, by definition, a bare Fastify + ioredis XADD endpoint.
 const BASELINE = "bench/baseline-ingest.js";
+
+/** Layers from the top; a file may import its own layer and those below it. */
+const LAYERS = [
+  { name: "entry", files: ["src/app.ts", "src/server.ts", "src/cli/**"], imports: ["(^|/)(app|server)\\.js$", "(^|/)cli/"] },
+  { name: "routes", files: ["src/routes/**"], imports: ["(^|/)routes/"] },
+  { name: "plugins", files: ["src/plugins/**"], imports: ["(^|/)plugins/"] },
+  { name: "services", files: ["src/ingest/**", "src/subscribers/**"], imports: ["(^|/)(ingest|subscribers)/"] },
+  { name: "delivery", files: ["src/delivery/**"], imports: ["(^|/)delivery/"] },
+  { name: "consumer", files: ["src/consumer/**"], imports: ["(^|/)consumer/"] },
+  { name: "stream", files: ["src/stream/**"], imports: ["(^|/)stream/"] },
+  { name: "db", files: ["src/db/**"], imports: ["(^|/)db/"] },
+  { name: "base", files: ["src/schemas/**", "src/config.ts", "src/errors.ts", "src/metrics.ts"], imports: [] },
+];
+
+const SQL_OWNER = "src/db/";
+const sqlImports = {
+  paths: ["drizzle-orm", "postgres"].map((name) => ({ name, message: `SQL lives in ${SQL_OWNER}: call its functions.` })),
+  patterns: [
+    { regex: "^drizzle-orm/", message: `SQL lives in ${SQL_OWNER}: call its functions.` },
+    { regex: "(^|/)db/schema\\.js$", message: `The tables are ${SQL_OWNER}'s: call its functions.` },
+  ],
+};
+const redisImport = {
+  name: "ioredis",
+  allowTypeImports: true,
+  message: "Redis is spoken in src/stream/ only (connections.ts makes connections): call its functions.",
+};
+
+/** The import restrictions of one layer: SQL and Redis ownership, and nothing from a layer above. */
+function importRules(index, { sql = true, redis = true } = {}) {
+  const layer = LAYERS[index];
+  const above = LAYERS.slice(0, index).flatMap((upper) =>
+    upper.imports.map((regex) => ({
+      regex,
+      message: `${layer.name} must not import ${upper.name}: layers import downward only (docs/ARCHITECTURE.md §1).`,
+    })),
+  );
+  return {
+    "@typescript-eslint/no-restricted-imports": [
+      "error",
+      {
+        paths: [...(sql ? sqlImports.paths : []), ...(redis ? [redisImport] : [])],
+        patterns: [...(sql ? sqlImports.patterns : []), ...above],
+      },
+    ],
+  };
+}
 
 const restrict = (syntax, properties) => ({
   "no-restricted-syntax": ["error", ...syntax],
@@ -53,9 +106,15 @@ export default tseslint.config(
   },
   {
     files: ["src/**", "test/**", "bench/**"],
-    ignores: [PUBLISHER, BASELINE, ...LEGACY_LISTS],
-    rules: restrict([...xaddSyntax, ...legacySyntax], xaddProperties),
+    ignores: [PUBLISHER, SCRIPTS, BASELINE, ...LEGACY_LISTS],
+    rules: restrict([...xaddName, ...xaddLua, ...legacySyntax], xaddProperties),
   },
   { files: [PUBLISHER, BASELINE], rules: restrict(legacySyntax, []) },
-  { files: LEGACY_LISTS, rules: restrict(xaddSyntax, xaddProperties) },
+  { files: [SCRIPTS], rules: restrict([...xaddName, ...legacySyntax], xaddProperties) },
+  { files: LEGACY_LISTS, rules: restrict([...xaddName, ...xaddLua], xaddProperties) },
+  ...LAYERS.map((layer, i) => ({
+    files: layer.files,
+    rules: importRules(i, { sql: layer.name !== "db", redis: layer.name !== "stream" }),
+  })),
+  { files: ["src/plugins/redis.ts"], rules: importRules(LAYERS.findIndex((l) => l.name === "plugins"), { redis: false }) },
 );
