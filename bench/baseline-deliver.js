@@ -58,7 +58,12 @@ async function deliver(entries) {
       const [id, fields] = entries[next++];
       const json = fields[fields.indexOf("event") + 1];
       if (await post(id, json)) {
-        rows.push({ subscriber_name: group, stream_message_id: id, event_id: JSON.parse(json).id ?? null, outcome: "delivered" });
+        rows.push({
+          subscriber_name: group,
+          stream_message_id: id,
+          event_id: JSON.parse(json).id ?? null,
+          outcome: "delivered",
+        });
       }
     }
   };

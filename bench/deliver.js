@@ -233,13 +233,16 @@ async function main() {
       return { status: res.statusCode, body: text ? JSON.parse(text) : null };
     };
     const expect = (what, res, status) => {
-      if (res.status !== status) throw new Error(`${what}: gateway answered ${res.status}: ${JSON.stringify(res.body)}`);
+      if (res.status !== status)
+        throw new Error(`${what}: gateway answered ${res.status}: ${JSON.stringify(res.body)}`);
       return res.body;
     };
     /** Waits until the group has read everything and has nothing pending (every dedup row written, every entry ACKed). */
     const settled = async (stream, group) => {
       for (const deadline = Date.now() + STALL_MS; Date.now() < deadline; await sleep(50)) {
-        const info = (await redis.xinfo("GROUPS", stream)).map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])));
+        const info = (await redis.xinfo("GROUPS", stream)).map((g) =>
+          Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])),
+        );
         const g = info.find((x) => x.name === group);
         if (g && g.pending === 0 && g.lag === 0) return;
       }
@@ -260,7 +263,14 @@ async function main() {
       run.startChild(
         name,
         [...BASELINE_NODE_ARGS, "bench/baseline-deliver.js"],
-        { REDIS_URL, DATABASE_URL: dbUrl, BENCH_STREAM: BASELINE_STREAM, BENCH_GROUP: group, BENCH_URL: url, BENCH_CONCURRENCY: String(CONCURRENCY) },
+        {
+          REDIS_URL,
+          DATABASE_URL: dbUrl,
+          BENCH_STREAM: BASELINE_STREAM,
+          BENCH_GROUP: group,
+          BENCH_URL: url,
+          BENCH_CONCURRENCY: String(CONCURRENCY),
+        },
         "ipc",
       );
 
@@ -269,7 +279,9 @@ async function main() {
       async gateway(round) {
         await redis.unlink(GATEWAY_STREAM);
         for (let i = 0; i < EVENTS; i += PRELOAD_BATCH) {
-          const events = Array.from({ length: Math.min(PRELOAD_BATCH, EVENTS - i) }, (_, j) => envelope({ seq: i + j }));
+          const events = Array.from({ length: Math.min(PRELOAD_BATCH, EVENTS - i) }, (_, j) =>
+            envelope({ seq: i + j }),
+          );
           expect("preload", await call("POST", "/v1/events/batch", { events }), 202);
         }
         const name = `bench-r${round}`;
@@ -277,7 +289,17 @@ async function main() {
         const cpu0 = cpuSeconds(gateway.child.pid);
         const pg0 = postgresCpuSeconds();
         const started = now();
-        const sub = expect("create subscriber", await call("POST", "/v1/subscribers", { name, url, event_types: ["*"], start_from: "earliest", max_in_flight: CONCURRENCY }), 201);
+        const sub = expect(
+          "create subscriber",
+          await call("POST", "/v1/subscribers", {
+            name,
+            url,
+            event_types: ["*"],
+            start_from: "earliest",
+            max_in_flight: CONCURRENCY,
+          }),
+          201,
+        );
         await bucket.until(EVENTS, `gateway round ${round + 1}`);
         await settled(GATEWAY_STREAM, name);
         const cpu = cpuSeconds(gateway.child.pid) - cpu0;
@@ -310,7 +332,9 @@ async function main() {
     };
     console.log(`# delivery benchmark  ${new Date().toISOString()}`);
     console.log(
-      `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ` +
+      `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}; ` +
         `${EVENTS} events × ${ROUNDS} rounds per server, max_in_flight ${CONCURRENCY}; latency at ${RATE}/s for ${LATENCY_SECONDS} s ` +
         `(+${LATENCY_WARMUP} s warm-up, batches of ${LATENCY_BATCH}); gateway LOG_LEVEL=${LOG_LEVEL}` +
         (env.BENCH_GATEWAY_ENV ? ` ${env.BENCH_GATEWAY_ENV}` : ""),
@@ -351,7 +375,11 @@ async function main() {
         const wait = t0 + k * interval - performance.now();
         if (wait > 0) await sleep(wait);
         const sentAt = now();
-        sends.push(send(Array.from({ length: LATENCY_BATCH }, (_, j) => envelope({ seq: k * LATENCY_BATCH + j, sent_at: sentAt }))));
+        sends.push(
+          send(
+            Array.from({ length: LATENCY_BATCH }, (_, j) => envelope({ seq: k * LATENCY_BATCH + j, sent_at: sentAt })),
+          ),
+        );
       }
       const failed = (await Promise.allSettled(sends)).filter((r) => r.status === "rejected");
       if (failed.length > 0) throw new Error(`${failed.length} sends failed, e.g. ${failed[0].reason.message}`);
@@ -380,9 +408,21 @@ async function main() {
     {
       await redis.unlink(GATEWAY_STREAM);
       const [bucket, url] = receiver.bucket("/gateway/latency", true);
-      expect("create subscriber", await call("POST", "/v1/subscribers", { name: "bench-latency", url, event_types: ["*"], max_in_flight: CONCURRENCY }), 201);
+      expect(
+        "create subscriber",
+        await call("POST", "/v1/subscribers", {
+          name: "bench-latency",
+          url,
+          event_types: ["*"],
+          max_in_flight: CONCURRENCY,
+        }),
+        201,
+      );
       latency.gateway = await measureLatency("gateway", bucket, async (events) => {
-        const res = events.length === 1 ? await call("POST", "/v1/events", events[0]) : await call("POST", "/v1/events/batch", { events });
+        const res =
+          events.length === 1
+            ? await call("POST", "/v1/events", events[0])
+            : await call("POST", "/v1/events/batch", { events });
         expect("ingest", res, 202);
       });
     }
@@ -415,9 +455,14 @@ async function main() {
     const b = agg("baseline");
     const ratio = median(ratios);
     const rss = maxRssMb.gateway;
-    console.log(`\n| server | events/s (median) | first delivery after | duplicates | CPU µs/event | p50 ms at ${fmt(RATE)}/s | p99 ms at ${fmt(RATE)}/s | max RSS MB |`);
+    console.log(
+      `\n| server | events/s (median) | first delivery after | duplicates | CPU µs/event | p50 ms at ${fmt(RATE)}/s | p99 ms at ${fmt(RATE)}/s | max RSS MB |`,
+    );
     console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const [name, x] of [["baseline", b], ["gateway", g]]) {
+    for (const [name, x] of [
+      ["baseline", b],
+      ["gateway", g],
+    ]) {
       const l = latency[name];
       console.log(
         `| ${name} | ${fmt(x.events)} | ${fmt(x.firstMs)} ms | ${x.duplicates + l.duplicates} | ${fmt(x.cpuUs)} | ${fmt(l.p50, 1)} | ${fmt(l.p99, 1)} | ${fmt(maxRssMb[name], 0)} |`,
@@ -425,9 +470,15 @@ async function main() {
     }
     const met = { ratio: ratio >= TARGETS.ratio, p99: latency.gateway.p99 < TARGETS.p99Ms, rss: rss < TARGETS.rssMb };
     console.log("");
-    console.log(`throughput: gateway/baseline = ${ratio.toFixed(3)} (median of per-round ratios; target ≥ ${TARGETS.ratio}) → ${met.ratio ? "MET" : "MISSED"}`);
-    console.log(`latency: gateway p99 ${fmt(latency.gateway.p99, 1)} ms at ${RATE} events/s (target < ${TARGETS.p99Ms} ms) → ${met.p99 ? "MET" : "MISSED"}`);
-    console.log(`memory: gateway max RSS ${fmt(rss, 0)} MB (target < ${TARGETS.rssMb} MB) → ${met.rss ? "MET" : "MISSED"}`);
+    console.log(
+      `throughput: gateway/baseline = ${ratio.toFixed(3)} (median of per-round ratios; target ≥ ${TARGETS.ratio}) → ${met.ratio ? "MET" : "MISSED"}`,
+    );
+    console.log(
+      `latency: gateway p99 ${fmt(latency.gateway.p99, 1)} ms at ${RATE} events/s (target < ${TARGETS.p99Ms} ms) → ${met.p99 ? "MET" : "MISSED"}`,
+    );
+    console.log(
+      `memory: gateway max RSS ${fmt(rss, 0)} MB (target < ${TARGETS.rssMb} MB) → ${met.rss ? "MET" : "MISSED"}`,
+    );
     allMet = met.ratio && met.p99 && met.rss;
   } finally {
     clearInterval(rssSampler);

@@ -105,13 +105,23 @@ async function main() {
     );
 
     const targets = {
-      gateway: { proc: gateway, stream: GATEWAY_STREAM, headers: { authorization: `Bearer ${run.token}` }, single: "/v1/events", batch: "/v1/events/batch" },
+      gateway: {
+        proc: gateway,
+        stream: GATEWAY_STREAM,
+        headers: { authorization: `Bearer ${run.token}` },
+        single: "/v1/events",
+        batch: "/v1/events/batch",
+      },
       baseline: { proc: baseline, stream: BASELINE_STREAM, headers: {}, single: "/events", batch: "/events/batch" },
     };
 
     // Sanity: both answer 202 and append, and the gateway validates (a bad envelope is refused).
     for (const [name, t] of Object.entries(targets)) {
-      const res = await fetch(t.proc.url + t.single, { method: "POST", headers: { "content-type": "application/json", ...t.headers }, body: SINGLE_BODY });
+      const res = await fetch(t.proc.url + t.single, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...t.headers },
+        body: SINGLE_BODY,
+      });
       if (res.status !== 202) throw new Error(`${name} answered ${res.status}: ${await res.text()}`);
     }
     const bad = await fetch(gateway.url + "/v1/events", {
@@ -124,7 +134,9 @@ async function main() {
     const started = new Date();
     console.log(`# ingest benchmark  ${started.toISOString()}`);
     console.log(
-      `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ` +
+      `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}; ` +
         `${CONNECTIONS} connections, ${WARMUP} s warm-up, ${ROUNDS} rounds × ${DURATION} s per server and scenario; gateway LOG_LEVEL=${LOG_LEVEL}` +
         (env.BENCH_GATEWAY_ENV ? ` ${env.BENCH_GATEWAY_ENV}` : ""),
     );
@@ -147,10 +159,13 @@ async function main() {
         await redis.unlink(t.stream);
         const bad = r.non2xx + r.errors + r.timeouts;
         if (bad > 0) {
-          const codes = Object.entries(r.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(" ");
+          const codes = Object.entries(r.statusCodeStats ?? {})
+            .map(([code, { count }]) => `${code}×${count}`)
+            .join(" ");
           console.log(`  ! ${name}: ${r.non2xx} non-2xx (${codes}), ${r.errors} errors, ${r.timeouts} timeouts`);
         }
-        if (ok * perRequest > appended) console.log(`  ! ${name}: ${ok} accepted requests but only ${appended} stream entries`);
+        if (ok * perRequest > appended)
+          console.log(`  ! ${name}: ${ok} accepted requests but only ${appended} stream entries`);
         const total = r.requests.total || 1;
         return {
           reqs: ok / r.duration,
@@ -180,7 +195,9 @@ async function main() {
         const line = (n) =>
           `${n} ${fmt(res[n].reqs)} req/s ${fmt(res[n].events)} ev/s p50 ${res[n].p50} ms p99 ${res[n].p99} ms ` +
           `cpu/req ${fmt(res[n].cpuUs)} µs (redis ${fmt(res[n].redisCpuUs)} µs)`;
-        console.log(`  round ${round + 1}: ${line("baseline")} | ${line("gateway")} | ratio ${ratios.at(-1).toFixed(3)}`);
+        console.log(
+          `  round ${round + 1}: ${line("baseline")} | ${line("gateway")} | ratio ${ratios.at(-1).toFixed(3)}`,
+        );
       }
       const agg = (name) => {
         const rs = rows[name];
@@ -204,10 +221,15 @@ async function main() {
       summary.push({ scenario, g, b, ratio, target, met });
     }
 
-    console.log("\n| scenario | server | req/s | events/s | p50 ms | p99 ms (median / worst) | server CPU µs/req | Redis CPU µs/req | non-2xx+errors |");
+    console.log(
+      "\n| scenario | server | req/s | events/s | p50 ms | p99 ms (median / worst) | server CPU µs/req | Redis CPU µs/req | non-2xx+errors |",
+    );
     console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const { scenario, g, b } of summary) {
-      for (const [name, x] of [["baseline", b], ["gateway", g]]) {
+      for (const [name, x] of [
+        ["baseline", b],
+        ["gateway", g],
+      ]) {
         console.log(
           `| ${scenario} | ${name} | ${fmt(x.reqs)} | ${fmt(x.events)} | ${x.p50} | ${x.p99} / ${x.worstP99} | ${fmt(x.cpuUs)} | ${fmt(x.redisCpuUs)} | ${x.bad} |`,
         );

@@ -35,7 +35,9 @@ function startScriptFlags() {
 export const GATEWAY_NODE_ARGS = [...startScriptFlags(), ...words(env.BENCH_GATEWAY_NODE_ARGS)];
 export const BASELINE_NODE_ARGS = words(env.BENCH_BASELINE_NODE_ARGS);
 /** More gateway environment, e.g. "BRAIN_MAX_EVENT_LOOP_DELAY_MS=0 BRAIN_ROLE=api". */
-export const GATEWAY_ENV = Object.fromEntries(words(env.BENCH_GATEWAY_ENV).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+export const GATEWAY_ENV = Object.fromEntries(
+  words(env.BENCH_GATEWAY_ENV).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,8 +47,10 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 /** Nearest-rank percentile of an ascending array. */
-export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-export const fmt = (n, digits = 0) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+export const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+export const fmt = (n, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** A realistic Charter envelope (~500 bytes) carrying `extra` in its payload. */
 export function envelope(extra = {}) {
@@ -176,7 +180,11 @@ export class BenchRun {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`${name} exited during start-up:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
       }
-      if (ready !== "ipc") up = await fetch(ready).then((r) => r.ok, () => false);
+      if (ready !== "ipc")
+        up = await fetch(ready).then(
+          (r) => r.ok,
+          () => false,
+        );
       if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s`);
       if (!up) await sleep(50);
     }

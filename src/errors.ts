@@ -86,7 +86,8 @@ function validationError(error: FastifyError, request: FastifyRequest): Detailed
   });
   const first = details[0]!;
   const text = `${error.validationContext ?? "request"}${first.path === "/" ? "" : first.path} ${first.message}`;
-  const make = request.routeOptions.config.validationCode === "INVALID_ENVELOPE" ? errors.InvalidEnvelope : errors.InvalidRequest;
+  const make =
+    request.routeOptions.config.validationCode === "INVALID_ENVELOPE" ? errors.InvalidEnvelope : errors.InvalidRequest;
   return withDetails(new make(text), details);
 }
 

@@ -64,8 +64,16 @@ export function createMetrics() {
       registers,
     }),
     streamLength: new Gauge({ name: "brain_stream_length", help: "Entries in the event stream (XLEN)", registers }),
-    redisUp: new Gauge({ name: "brain_redis_up", help: "1 when Redis answered the scrape's queries, else 0", registers }),
-    postgresUp: new Gauge({ name: "brain_postgres_up", help: "1 when Postgres answered the scrape's query, else 0", registers }),
+    redisUp: new Gauge({
+      name: "brain_redis_up",
+      help: "1 when Redis answered the scrape's queries, else 0",
+      registers,
+    }),
+    postgresUp: new Gauge({
+      name: "brain_postgres_up",
+      help: "1 when Postgres answered the scrape's query, else 0",
+      registers,
+    }),
     streamTrimmed: new Counter({
       name: "brain_stream_trimmed_entries_total",
       help: "Entries removed from the stream by the trimmer: `acked` (every group was past them) or `cap` (BRAIN_STREAM_MAXLEN)",

@@ -1,9 +1,19 @@
 import t from "tap";
-import { ADMIN_TOKEN, auth, BOTH_TOKEN, buildApp, envelope, PUBLISH_TOKEN, spawnGateway, testEnv } from "./helpers/app.js";
+import {
+  ADMIN_TOKEN,
+  auth,
+  BOTH_TOKEN,
+  buildApp,
+  envelope,
+  PUBLISH_TOKEN,
+  spawnGateway,
+  testEnv,
+} from "./helpers/app.js";
 
 t.test("bearer tokens and scopes on /v1", async (t) => {
   const { app, config } = await buildApp(t);
-  const publish = (headers: Record<string, string>) => app.inject({ method: "POST", url: "/v1/events", headers, payload: envelope() });
+  const publish = (headers: Record<string, string>) =>
+    app.inject({ method: "POST", url: "/v1/events", headers, payload: envelope() });
   const browse = (headers: Record<string, string>) => app.inject({ method: "GET", url: "/v1/events", headers });
 
   t.test("no, malformed or unknown tokens are 401 in the shared error shape", async (t) => {
@@ -31,7 +41,12 @@ t.test("bearer tokens and scopes on /v1", async (t) => {
     const wrongScope = await publish(auth(ADMIN_TOKEN));
     t.equal(wrongScope.statusCode, 403, "an admin-only token cannot publish");
     t.match(wrongScope.json(), { code: "FORBIDDEN", message: /publish/ });
-    const batch = await app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(ADMIN_TOKEN), payload: { events: [envelope()] } });
+    const batch = await app.inject({
+      method: "POST",
+      url: "/v1/events/batch",
+      headers: auth(ADMIN_TOKEN),
+      payload: { events: [envelope()] },
+    });
     t.equal(batch.statusCode, 403);
     const adminRoute = await browse(auth(PUBLISH_TOKEN));
     t.equal(adminRoute.statusCode, 403, "a publish-only token cannot browse");
@@ -41,7 +56,11 @@ t.test("bearer tokens and scopes on /v1", async (t) => {
 
   t.test("the right scope passes; a token with both scopes reaches both kinds of route", async (t) => {
     t.equal((await publish(auth(PUBLISH_TOKEN))).statusCode, 202);
-    t.equal((await publish({ authorization: `bearer ${BOTH_TOKEN}` })).statusCode, 202, "the scheme is case-insensitive");
+    t.equal(
+      (await publish({ authorization: `bearer ${BOTH_TOKEN}` })).statusCode,
+      202,
+      "the scheme is case-insensitive",
+    );
     t.equal((await browse(auth(ADMIN_TOKEN))).statusCode, 200);
     t.equal((await browse(auth(BOTH_TOKEN))).statusCode, 200);
   });

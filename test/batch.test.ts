@@ -3,25 +3,40 @@ import { auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
 
 t.test("batch ingest", async (t) => {
   const { app, config } = await buildApp(t, { BRAIN_MAX_BATCH: "5" });
-  const postBatch = (payload: unknown) => app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: payload as object });
+  const postBatch = (payload: unknown) =>
+    app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: payload as object });
   const xlen = () => app.redis.xlen(config.stream);
   const paths = (body: { details?: { path: string }[] }) => (body.details ?? []).map((d) => d.path);
 
   t.test("a valid batch is appended in order and answered with one result per event", async (t) => {
     const before = await xlen();
-    const events = [envelope({ id: "b-1" }), envelope({ type: "mission.updated" }), envelope({ id: "b-3", payload: { n: 3 } })];
+    const events = [
+      envelope({ id: "b-1" }),
+      envelope({ type: "mission.updated" }),
+      envelope({ id: "b-3", payload: { n: 3 } }),
+    ];
     const res = await postBatch({ events });
     t.equal(res.statusCode, 202);
     const { results } = res.json() as { results: { id: string; stream_message_id: string; replayed?: boolean }[] };
     t.equal(results.length, 3);
     t.equal(results[0]!.id, "b-1");
     t.equal(results[2]!.id, "b-3");
-    t.notOk(results.some((r) => "replayed" in r), "nothing is marked replayed on first acceptance");
+    t.notOk(
+      results.some((r) => "replayed" in r),
+      "nothing is marked replayed on first acceptance",
+    );
     const entries = await app.redis.xrange(config.stream, "-", "+");
     t.equal(entries.length, before + 3);
     const appended = entries.slice(before);
-    t.same(appended.map(([id]) => id), results.map((r) => r.stream_message_id), "results follow the request order, as does the stream");
-    t.same(appended.map(([, f]) => JSON.parse(f[1]!).id), results.map((r) => r.id));
+    t.same(
+      appended.map(([id]) => id),
+      results.map((r) => r.stream_message_id),
+      "results follow the request order, as does the stream",
+    );
+    t.same(
+      appended.map(([, f]) => JSON.parse(f[1]!).id),
+      results.map((r) => r.id),
+    );
     t.equal(JSON.parse(appended[1]![1][1]!).type, "mission.updated");
   });
 
@@ -35,9 +50,14 @@ t.test("batch ingest", async (t) => {
 
     const two = await postBatch({ events: [envelope({ type: "" }), envelope(), envelope({ extra: 1 })] });
     t.equal(two.statusCode, 400);
-    t.ok(paths(two.json()).includes("/events/0/type") && paths(two.json()).includes("/events/2/extra"), JSON.stringify(paths(two.json())));
+    t.ok(
+      paths(two.json()).includes("/events/0/type") && paths(two.json()).includes("/events/2/extra"),
+      JSON.stringify(paths(two.json())),
+    );
 
-    const version = await postBatch({ events: [envelope(), envelope({ meta: { schema_version: 2, producer: "p", source_module: "m" } })] });
+    const version = await postBatch({
+      events: [envelope(), envelope({ meta: { schema_version: 2, producer: "p", source_module: "m" } })],
+    });
     t.equal(version.statusCode, 400);
     t.equal(version.json().code, "UNSUPPORTED_SCHEMA_VERSION");
     t.same(paths(version.json()), ["/events/1/meta/schema_version"]);
@@ -70,7 +90,11 @@ t.test("batch ingest", async (t) => {
     t.equal(big.statusCode, 400);
     t.equal(big.json().code, "BATCH_TOO_LARGE");
     t.match(big.json().message, /5/);
-    t.equal((await postBatch({ events: Array.from({ length: 5 }, () => envelope()) })).statusCode, 202, "exactly the limit is fine");
+    t.equal(
+      (await postBatch({ events: Array.from({ length: 5 }, () => envelope()) })).statusCode,
+      202,
+      "exactly the limit is fine",
+    );
 
     const empty = await postBatch({ events: [] });
     t.equal(empty.statusCode, 400);
@@ -88,9 +112,19 @@ t.test("batch ingest", async (t) => {
 t.test("the default batch limit is 500 events", async (t) => {
   const { app, config } = await buildApp(t);
   const events = (n: number) => Array.from({ length: n }, (_, i) => envelope({ payload: { i } }));
-  const over = await app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: { events: events(501) } });
+  const over = await app.inject({
+    method: "POST",
+    url: "/v1/events/batch",
+    headers: auth(PUBLISH_TOKEN),
+    payload: { events: events(501) },
+  });
   t.equal(over.json().code, "BATCH_TOO_LARGE");
-  const full = await app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: { events: events(500) } });
+  const full = await app.inject({
+    method: "POST",
+    url: "/v1/events/batch",
+    headers: auth(PUBLISH_TOKEN),
+    payload: { events: events(500) },
+  });
   t.equal(full.statusCode, 202);
   t.equal(await app.redis.xlen(config.stream), 500);
 });

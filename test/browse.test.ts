@@ -14,14 +14,25 @@ t.test("GET /v1/events browses the stream", async (t) => {
 
   const accepted: { id: string; stream_message_id: string }[] = [];
   for (let i = 0; i < 5; i++) {
-    const res = await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope({ payload: { i } }) });
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/events",
+      headers: auth(PUBLISH_TOKEN),
+      payload: envelope({ payload: { i } }),
+    });
     accepted.push(res.json());
   }
 
   t.test("entries come oldest first with their stream ids and stored envelopes", async (t) => {
     const page = (await browse()).json();
-    t.same(page.events.map((e: { stream_message_id: string }) => e.stream_message_id), accepted.map((a) => a.stream_message_id));
-    t.same(page.events.map((e: { event: { payload: { i: number } } }) => e.event.payload.i), [0, 1, 2, 3, 4]);
+    t.same(
+      page.events.map((e: { stream_message_id: string }) => e.stream_message_id),
+      accepted.map((a) => a.stream_message_id),
+    );
+    t.same(
+      page.events.map((e: { event: { payload: { i: number } } }) => e.event.payload.i),
+      [0, 1, 2, 3, 4],
+    );
     t.equal(page.events[0].event.id, accepted[0]!.id);
     t.equal(page.next, accepted[4]!.stream_message_id);
   });
@@ -41,7 +52,10 @@ t.test("GET /v1/events browses the stream", async (t) => {
       }
       after = page.next;
     }
-    t.same(seen, accepted.map((a) => a.stream_message_id));
+    t.same(
+      seen,
+      accepted.map((a) => a.stream_message_id),
+    );
   });
 
   t.test("bad query parameters are 400", async (t) => {
@@ -55,10 +69,21 @@ t.test("GET /v1/events browses the stream", async (t) => {
   t.test("an entry written without meta by an older producer is shown with the default meta", async (t) => {
     const raw = new Redis(REDIS_URL);
     t.teardown(() => raw.quit());
-    const legacy = { id: "old-1", type: "mission.created", source: "legacy_queue", payload: { m: 1 }, timestamp: "2025-01-01T00:00:00.000Z" };
+    const legacy = {
+      id: "old-1",
+      type: "mission.created",
+      source: "legacy_queue",
+      payload: { m: 1 },
+      timestamp: "2025-01-01T00:00:00.000Z",
+    };
     // eslint-disable-next-line no-restricted-properties -- plays an older producer writing the stream directly
     const id = await raw.xadd(config.stream, "*", "event", JSON.stringify(legacy));
     const page = (await browse(`?after=${accepted[4]!.stream_message_id}`)).json();
-    t.same(page.events, [{ stream_message_id: id, event: { ...legacy, meta: { schema_version: 1, producer: "legacy_queue", source_module: "unknown" } } }]);
+    t.same(page.events, [
+      {
+        stream_message_id: id,
+        event: { ...legacy, meta: { schema_version: 1, producer: "legacy_queue", source_module: "unknown" } },
+      },
+    ]);
   });
 });

@@ -75,12 +75,21 @@ t.test("BRAIN_API_TOKENS entries carry their scopes", async (t) => {
   t.equal(c.generatedToken, null);
   t.same(
     c.tokens.map((x) => [x.token.split("-")[1], [...x.scopes].sort()]),
-    [["admin", ["admin"]], ["publish", ["publish"]], ["both", ["admin", "publish"]]],
+    [
+      ["admin", ["admin"]],
+      ["publish", ["publish"]],
+      ["both", ["admin", "publish"]],
+    ],
   );
 });
 
 t.test("booleans take true/false/1/0", async (t) => {
-  for (const [raw, value] of [["true", true], ["1", true], ["false", false], ["0", false]] as const) {
+  for (const [raw, value] of [
+    ["true", true],
+    ["1", true],
+    ["false", false],
+    ["0", false],
+  ] as const) {
     t.equal(loadConfig({ BRAIN_WEBHOOK_ALLOW_PRIVATE: raw }).webhookAllowPrivate, value, raw);
   }
 });
@@ -159,7 +168,11 @@ t.test("bad booleans, URLs, log levels and retry schedules are fatal and name th
   for (const [name, value] of cases) {
     t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
   }
-  t.match(rejection(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "yes" }), /use one of: true, false, 1, 0/, "the message lists the accepted values");
+  t.match(
+    rejection(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "yes" }),
+    /use one of: true, false, 1, 0/,
+    "the message lists the accepted values",
+  );
   t.match(rejection(t, { PORT: "80.5" }), /whole number/);
   t.match(
     rejection(t, { LOG_LEVEL: "loud" }),

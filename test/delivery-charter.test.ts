@@ -18,8 +18,18 @@ t.test("deliveries are signed per Standard Webhooks and carry the x-brain header
   const [req] = await receiver.waitFor(1);
   t.ok(verify(sub.secret, req!), "standardwebhooks accepts the signature");
   t.equal(req!.headers["webhook-id"], id, "webhook-id is the stream id");
-  t.ok(Math.abs(Number(req!.headers["webhook-timestamp"]) - Date.now() / 1000) < 10, "webhook-timestamp is now, in seconds");
-  t.match(req!.headers, { "content-type": "application/json", "x-brain-event-id": "evt-signed-1", "x-brain-event-type": "mission.created", "x-brain-subscriber": "signed", "x-brain-attempt": "1", "x-team": "billing" });
+  t.ok(
+    Math.abs(Number(req!.headers["webhook-timestamp"]) - Date.now() / 1000) < 10,
+    "webhook-timestamp is now, in seconds",
+  );
+  t.match(req!.headers, {
+    "content-type": "application/json",
+    "x-brain-event-id": "evt-signed-1",
+    "x-brain-event-type": "mission.created",
+    "x-brain-subscriber": "signed",
+    "x-brain-attempt": "1",
+    "x-team": "billing",
+  });
   const stored = (await app.redis.xrange(app.keys.stream, id, id))[0]![1][1];
   t.equal(req!.body, stored, "the body is the envelope exactly as stored");
   t.throws(() => verify(`whsec_${Buffer.alloc(32, 7).toString("base64")}`, req!), "another secret does not verify");
@@ -28,16 +38,24 @@ t.test("deliveries are signed per Standard Webhooks and carry the x-brain header
 t.test("during a secret rotation both signatures are sent and either secret verifies", async (t) => {
   const { app, receiver } = await deliverySetup(t);
   const sub = await createSubscriber(app, { name: "rotating", url: receiver.url });
-  const res = await app.inject({ method: "POST", url: "/v1/subscribers/rotating/rotate-secret", headers: auth(ADMIN_TOKEN) });
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/subscribers/rotating/rotate-secret",
+    headers: auth(ADMIN_TOKEN),
+  });
   t.equal(res.statusCode, 200);
   const newSecret = res.json().secret as string;
   // The rotation reaches the dispatcher through pub/sub or its poll; publish until it signs twice.
-  const req = await eventually(async () => {
-    const before = receiver.requests.length;
-    await publish(app);
-    const [r] = (await receiver.waitFor(before + 1)).slice(before);
-    return String(r!.headers["webhook-signature"]).split(" ").length === 2 ? r : null;
-  }, 8000, "a delivery signed with both secrets");
+  const req = await eventually(
+    async () => {
+      const before = receiver.requests.length;
+      await publish(app);
+      const [r] = (await receiver.waitFor(before + 1)).slice(before);
+      return String(r!.headers["webhook-signature"]).split(" ").length === 2 ? r : null;
+    },
+    8000,
+    "a delivery signed with both secrets",
+  );
   t.ok(verify(newSecret, req!), "the new secret verifies");
   t.ok(verify(sub.secret, req!), "the old secret still verifies");
 });
@@ -49,8 +67,14 @@ t.test("events of a type the subscriber does not want are ACKed without a reques
   const wanted = await publish(app, { type: "mission.created" });
   await receiver.waitFor(1);
   await eventually(async () => (await pendingCount(app, "picky")) === 0, 5000, "nothing pending");
-  t.same(receiver.requests.map((r) => r.headers["webhook-id"]), [wanted]);
-  t.same((await sql`select stream_message_id from processed_events`).map((r) => r.stream_message_id), [wanted]);
+  t.same(
+    receiver.requests.map((r) => r.headers["webhook-id"]),
+    [wanted],
+  );
+  t.same(
+    (await sql`select stream_message_id from processed_events`).map((r) => r.stream_message_id),
+    [wanted],
+  );
   t.not(skipped, wanted);
 });
 
@@ -80,7 +104,11 @@ t.test("a consumer group destroyed under a running gateway is recreated: nothing
   for (let i = 0; i < 5; i++) ids.push(await publish(app));
   await receiver.waitFor(10, 15_000);
   await new Promise((r) => setTimeout(r, 500));
-  t.same(receiver.requests.map((r) => r.headers["webhook-id"]), ids, "every event once, in order");
+  t.same(
+    receiver.requests.map((r) => r.headers["webhook-id"]),
+    ids,
+    "every event once, in order",
+  );
   const groups = (await app.redis.xinfo("GROUPS", app.keys.stream)) as unknown[][];
   t.equal(groups.length, 1, "the group exists again");
 });

@@ -19,7 +19,10 @@ t.test("Redis restarted under a gateway: ingest answers 503 during the outage, d
   const receiver = await startReceiver(t);
   const env = await testEnv(t, { ...PROCESS_ENV, REDIS_URL: redis.url });
   const gw = await spawnGateway(t, env);
-  t.equal((await call(gw.url, "POST", "/v1/subscribers", { name: "steady", url: receiver.url, event_types: ["*"] })).status, 201);
+  t.equal(
+    (await call(gw.url, "POST", "/v1/subscribers", { name: "steady", url: receiver.url, event_types: ["*"] })).status,
+    201,
+  );
   const before = await publishMany(gw.url, 20);
   await receiver.waitFor(20);
 
@@ -38,41 +41,51 @@ t.test("Redis restarted under a gateway: ingest answers 503 during the outage, d
   t.same(ids(receiver.requests), [...before, ...after], "every event delivered once, in order");
 });
 
-t.test("Postgres unavailable to the gateway: no delivery and no ACK meanwhile, nothing lost, resumes by itself", async (t) => {
-  const receiver = await startReceiver(t);
-  const env = await testEnv(t, PROCESS_ENV);
-  const gw = await spawnGateway(t, env);
-  t.equal((await call(gw.url, "POST", "/v1/subscribers", { name: "patient", url: receiver.url, event_types: ["*"] })).status, 201);
-  const before = await publishMany(gw.url, 5);
-  await receiver.waitFor(5);
-  const redis = new Redis(env["REDIS_URL"]!);
-  const pending = async () => Number(((await redis.xpending(env["BRAIN_STREAM"]!, "patient")) as [number])[0]);
-  await eventually(async () => (await pending()) === 0, 5000, "the first events to be settled");
+t.test(
+  "Postgres unavailable to the gateway: no delivery and no ACK meanwhile, nothing lost, resumes by itself",
+  async (t) => {
+    const receiver = await startReceiver(t);
+    const env = await testEnv(t, PROCESS_ENV);
+    const gw = await spawnGateway(t, env);
+    t.equal(
+      (await call(gw.url, "POST", "/v1/subscribers", { name: "patient", url: receiver.url, event_types: ["*"] }))
+        .status,
+      201,
+    );
+    const before = await publishMany(gw.url, 5);
+    await receiver.waitFor(5);
+    const redis = new Redis(env["REDIS_URL"]!);
+    const pending = async () => Number(((await redis.xpending(env["BRAIN_STREAM"]!, "patient")) as [number])[0]);
+    await eventually(async () => (await pending()) === 0, 5000, "the first events to be settled");
 
-  const dbName = new URL(env["DATABASE_URL"]!).pathname.slice(1);
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  t.teardown(async () => {
+    const dbName = new URL(env["DATABASE_URL"]!).pathname.slice(1);
+    const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+    t.teardown(async () => {
+      await admin.unsafe(`alter database ${dbName} allow_connections true`);
+      await admin.end();
+      redis.disconnect();
+    });
+    // A real outage for this gateway: its database refuses new connections and loses the open ones.
+    await admin.unsafe(`alter database ${dbName} allow_connections false`);
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${dbName}`;
+
+    const during = await publishMany(gw.url, 20);
+    t.pass("ingest keeps working without Postgres");
+    await sleep(3000);
+    t.equal(receiver.requests.length, 5, "nothing is delivered while the dedup table is unreachable");
+    const groups = (await redis.xinfo("GROUPS", env["BRAIN_STREAM"]!)) as unknown[][];
+    const lag = Number(groups[0]![groups[0]!.indexOf("lag") + 1]);
+    t.equal((await pending()) + lag, 20, "the 20 new events are pending or unread: none was ACKed");
+
     await admin.unsafe(`alter database ${dbName} allow_connections true`);
-    await admin.end();
-    redis.disconnect();
-  });
-  // A real outage for this gateway: its database refuses new connections and loses the open ones.
-  await admin.unsafe(`alter database ${dbName} allow_connections false`);
-  await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${dbName}`;
-
-  const during = await publishMany(gw.url, 20);
-  t.pass("ingest keeps working without Postgres");
-  await sleep(3000);
-  t.equal(receiver.requests.length, 5, "nothing is delivered while the dedup table is unreachable");
-  const groups = (await redis.xinfo("GROUPS", env["BRAIN_STREAM"]!)) as unknown[][];
-  const lag = Number(groups[0]![groups[0]!.indexOf("lag") + 1]);
-  t.equal((await pending()) + lag, 20, "the 20 new events are pending or unread: none was ACKed");
-
-  await admin.unsafe(`alter database ${dbName} allow_connections true`);
-  await receiver.waitFor(25, 30_000);
-  await sleep(500);
-  const counts = tally(ids(receiver.requests));
-  t.same([...counts.keys()], [...before, ...during], "every event delivered, in order");
-  t.ok([...counts.values()].every((n) => n === 1), "none twice");
-  await eventually(async () => (await pending()) === 0, 10_000, "nothing pending");
-});
+    await receiver.waitFor(25, 30_000);
+    await sleep(500);
+    const counts = tally(ids(receiver.requests));
+    t.same([...counts.keys()], [...before, ...during], "every event delivered, in order");
+    t.ok(
+      [...counts.values()].every((n) => n === 1),
+      "none twice",
+    );
+    await eventually(async () => (await pending()) === 0, 10_000, "nothing pending");
+  },
+);

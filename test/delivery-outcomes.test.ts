@@ -25,7 +25,9 @@ function answer(req: Received): Answer {
     default: {
       const status = Number(kind);
       // Transient statuses fail once, then succeed; permanent ones fail every time.
-      return status >= 400 && status < 600 && (first || ![408, 425, 429, 500, 502, 503, 504].includes(status)) ? { status } : { status: 200 };
+      return status >= 400 && status < 600 && (first || ![408, 425, 429, 500, 502, 503, 504].includes(status))
+        ? { status }
+        : { status: 200 };
     }
   }
 }
@@ -50,15 +52,32 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
   for (const [name, body] of Object.entries(cases)) await createSubscriber(app, { name, ...body });
   const id = await publish(app);
 
-  await eventually(async () => {
-    const [row] = await sql`select count(*)::int as n from processed_events where stream_message_id = ${id}`;
-    return row!.n === Object.keys(cases).length;
-  }, 20_000, "every subscriber to settle the event");
+  await eventually(
+    async () => {
+      const [row] = await sql`select count(*)::int as n from processed_events where stream_message_id = ${id}`;
+      return row!.n === Object.keys(cases).length;
+    },
+    20_000,
+    "every subscriber to settle the event",
+  );
   // The delivery log is written off the delivery path, in batches: wait for its last rows too.
-  const attempts = 1 + 2 * transient.length + 2 /* timeout */ + 2 /* refused */ + 2 /* dns */ + 4 /* 410, 400, 404, 302 */ + 3 /* exhausted */;
-  await eventually(async () => (await sql`select count(*)::int as n from delivery_attempts`)[0]!.n === attempts, 5000, "the delivery log");
+  const attempts =
+    1 +
+    2 * transient.length +
+    2 /* timeout */ +
+    2 /* refused */ +
+    2 /* dns */ +
+    4 /* 410, 400, 404, 302 */ +
+    3; /* exhausted */
+  await eventually(
+    async () => (await sql`select count(*)::int as n from delivery_attempts`)[0]!.n === attempts,
+    5000,
+    "the delivery log",
+  );
 
-  const outcomes = Object.fromEntries((await sql`select subscriber_name, outcome from processed_events`).map((r) => [r.subscriber_name, r.outcome]));
+  const outcomes = Object.fromEntries(
+    (await sql`select subscriber_name, outcome from processed_events`).map((r) => [r.subscriber_name, r.outcome]),
+  );
   const letters = Object.fromEntries((await sql`select * from dead_letters`).map((r) => [r.subscriber_name, r]));
   const requests = (path: string) => receiver.requests.filter((r) => r.path === `/hook/${path}`);
 
@@ -72,27 +91,48 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
     t.test(`${s}: transient, retried, then delivered with x-brain-attempt 2`, async (t) => {
       t.equal(outcomes[`t${s}`], "delivered");
       t.same(requests(s).map(attemptOf), [1, 2]);
-      const log = await sql`select attempt, status_code, outcome from delivery_attempts where subscriber_name = ${`t${s}`} order by attempt`;
-      t.same(log.map((r) => [r.attempt, r.status_code, r.outcome]), [[1, Number(s), "retry"], [2, 200, "delivered"]]);
+      const log =
+        await sql`select attempt, status_code, outcome from delivery_attempts where subscriber_name = ${`t${s}`} order by attempt`;
+      t.same(
+        log.map((r) => [r.attempt, r.status_code, r.outcome]),
+        [
+          [1, Number(s), "retry"],
+          [2, 200, "delivered"],
+        ],
+      );
     });
   }
 
   t.test("a timeout is transient and retried", async (t) => {
     t.equal(outcomes["timeout"], "delivered");
     t.same(requests("timeout").map(attemptOf), [1, 2]);
-    const [first] = await sql`select error, outcome from delivery_attempts where subscriber_name = 'timeout' and attempt = 1`;
+    const [first] =
+      await sql`select error, outcome from delivery_attempts where subscriber_name = 'timeout' and attempt = 1`;
     t.match(first!.error, /timed out/);
     t.equal(first!.outcome, "retry");
   });
 
-  for (const [name, pattern] of [["refused", /ECONNREFUSED/], ["dns", /ENOTFOUND|EAI_AGAIN/]] as const) {
-    t.test(`${name === "dns" ? "a DNS failure" : "connection refused"} is transient: retried up to max_attempts, then dead-lettered`, async (t) => {
-      const log = await sql`select attempt, error, outcome from delivery_attempts where subscriber_name = ${name} order by attempt`;
-      t.same(log.map((r) => [r.attempt, r.outcome]), [[1, "retry"], [2, "dead_lettered"]]);
-      t.match(log[0]!.error, pattern);
-      t.equal(letters[name]?.reason, "max_attempts_exceeded");
-      t.equal(outcomes[name], "dead_lettered");
-    });
+  for (const [name, pattern] of [
+    ["refused", /ECONNREFUSED/],
+    ["dns", /ENOTFOUND|EAI_AGAIN/],
+  ] as const) {
+    t.test(
+      `${name === "dns" ? "a DNS failure" : "connection refused"} is transient: retried up to max_attempts, then dead-lettered`,
+      async (t) => {
+        const log =
+          await sql`select attempt, error, outcome from delivery_attempts where subscriber_name = ${name} order by attempt`;
+        t.same(
+          log.map((r) => [r.attempt, r.outcome]),
+          [
+            [1, "retry"],
+            [2, "dead_lettered"],
+          ],
+        );
+        t.match(log[0]!.error, pattern);
+        t.equal(letters[name]?.reason, "max_attempts_exceeded");
+        t.equal(outcomes[name], "dead_lettered");
+      },
+    );
   }
 
   t.test("410: dead letter `gone`, the subscriber is disabled", async (t) => {
@@ -122,11 +162,14 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
     t.equal(letters["redirect"]?.last_status_code, 302);
   });
 
-  t.test("transient on attempt max_attempts: dead letter max_attempts_exceeded after exactly max_attempts requests", async (t) => {
-    t.same(requests("always503").map(attemptOf), [1, 2, 3]);
-    t.equal(letters["exhausted"]?.reason, "max_attempts_exceeded");
-    t.equal(letters["exhausted"]?.attempts, 3);
-    t.equal(letters["exhausted"]?.last_status_code, 503);
-    t.equal(await pendingCount(app, "exhausted"), 0);
-  });
+  t.test(
+    "transient on attempt max_attempts: dead letter max_attempts_exceeded after exactly max_attempts requests",
+    async (t) => {
+      t.same(requests("always503").map(attemptOf), [1, 2, 3]);
+      t.equal(letters["exhausted"]?.reason, "max_attempts_exceeded");
+      t.equal(letters["exhausted"]?.attempts, 3);
+      t.equal(letters["exhausted"]?.last_status_code, 503);
+      t.equal(await pendingCount(app, "exhausted"), 0);
+    },
+  );
 });

@@ -24,7 +24,11 @@ t.test("retries follow the schedule (±20 %), and Retry-After replaces it, cappe
   await createSubscriber(app, { name: "schedule", url: `${receiver.url}/schedule` });
   await createSubscriber(app, { name: "retry-after", url: `${receiver.url}/retry-after` });
   await publish(app);
-  await eventually(async () => (await sql`select count(*)::int as n from processed_events`)[0]!.n === 2, 15_000, "both delivered");
+  await eventually(
+    async () => (await sql`select count(*)::int as n from processed_events`)[0]!.n === 2,
+    15_000,
+    "both delivered",
+  );
 
   const scheduled = receiver.requests.filter((r) => r.path === "/hook/schedule");
   t.same(scheduled.map(attemptOf), [1, 2, 3, 4], "x-brain-attempt counts 1..4");

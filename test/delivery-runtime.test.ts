@@ -11,7 +11,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test("a subscriber disabled, re-enabled and deleted at runtime is stopped, resumed and gone", async (t) => {
   const { app, receiver } = await deliverySetup(t);
-  const patch = (payload: object) => app.inject({ method: "PATCH", url: "/v1/subscribers/live", headers: auth(ADMIN_TOKEN), payload });
+  const patch = (payload: object) =>
+    app.inject({ method: "PATCH", url: "/v1/subscribers/live", headers: auth(ADMIN_TOKEN), payload });
   await createSubscriber(app, { name: "live", url: receiver.url });
   await publish(app);
   await receiver.waitFor(1);
@@ -62,8 +63,26 @@ t.test("redeliver makes one new attempt of a dead letter; on success the dead le
   const [row] = await sql`select outcome from processed_events where stream_message_id = ${id}`;
   t.equal(row!.outcome, "delivered", "the dedup row now says delivered");
 
-  t.equal((await app.inject({ method: "POST", url: `/v1/subscribers/nobody/dead-letters/${id}/redeliver`, headers: auth(ADMIN_TOKEN) })).statusCode, 404);
-  t.equal((await app.inject({ method: "POST", url: "/v1/subscribers/fixme/dead-letters/1-1/redeliver", headers: auth(ADMIN_TOKEN) })).statusCode, 404);
+  t.equal(
+    (
+      await app.inject({
+        method: "POST",
+        url: `/v1/subscribers/nobody/dead-letters/${id}/redeliver`,
+        headers: auth(ADMIN_TOKEN),
+      })
+    ).statusCode,
+    404,
+  );
+  t.equal(
+    (
+      await app.inject({
+        method: "POST",
+        url: "/v1/subscribers/fixme/dead-letters/1-1/redeliver",
+        headers: auth(ADMIN_TOKEN),
+      })
+    ).statusCode,
+    404,
+  );
   t.equal((await app.inject({ method: "POST", url })).statusCode, 401);
 });
 
@@ -73,7 +92,11 @@ t.test("a failed redeliver leaves the dead letter open with the new answer", asy
   await createSubscriber(app, { name: "broken", url: receiver.url });
   const id = await publish(app);
   await eventually(async () => (await sql`select 1 from dead_letters`).length === 1, 5000, "a dead letter");
-  const res = await app.inject({ method: "POST", url: `/v1/subscribers/broken/dead-letters/${id}/redeliver`, headers: auth(ADMIN_TOKEN) });
+  const res = await app.inject({
+    method: "POST",
+    url: `/v1/subscribers/broken/dead-letters/${id}/redeliver`,
+    headers: auth(ADMIN_TOKEN),
+  });
   t.equal(res.statusCode, 202);
   t.match(res.json(), { outcome: "failed", status_code: 422 });
   const [letter] = await sql`select resolved_at, attempts from dead_letters`;
@@ -86,7 +109,12 @@ t.test("graceful shutdown finishes requests in flight, ACKs them, and leaves the
   receiver.answer = () => ({ status: 200, delayMs: 400 });
   await createSubscriber(app, { name: "closing", url: receiver.url, max_in_flight: 2 });
   // One batch, so that one read takes all six into this process's pending list.
-  const batch = await app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: { events: Array.from({ length: 6 }, () => envelope()) } });
+  const batch = await app.inject({
+    method: "POST",
+    url: "/v1/events/batch",
+    headers: auth(PUBLISH_TOKEN),
+    payload: { events: Array.from({ length: 6 }, () => envelope()) },
+  });
   t.equal(batch.statusCode, 202);
   await receiver.waitFor(2);
   await app.close();
@@ -108,7 +136,11 @@ t.test("normal delivery: each event once, nothing left pending", async (t) => {
   await receiver.waitFor(20);
   await eventually(async () => (await pendingCount(app, "calm")) === 0, 5000, "all ACKed");
   await new Promise((r) => setTimeout(r, 300));
-  t.same(receiver.requests.map((r) => r.headers["webhook-id"]).sort(), [...ids].sort(), "every event delivered exactly once");
+  t.same(
+    receiver.requests.map((r) => r.headers["webhook-id"]).sort(),
+    [...ids].sort(),
+    "every event delivered exactly once",
+  );
 });
 
 t.test("a gateway with BRAIN_ROLE=api delivers nothing; one with BRAIN_ROLE=dispatcher does", async (t) => {

@@ -17,10 +17,14 @@ async function assertBlocked(t: Test, host: string) {
   await app.redis.xgroup("CREATE", app.keys.stream, "rebound", "0", "MKSTREAM");
   await app.redis.publish(app.keys.subscribersChanged, "rebound");
   const id = await publish(app);
-  const [letter] = await eventually(async () => {
-    const rows = await sql`select * from dead_letters`;
-    return rows.length > 0 ? rows : null;
-  }, 10_000, "a dead letter");
+  const [letter] = await eventually(
+    async () => {
+      const rows = await sql`select * from dead_letters`;
+      return rows.length > 0 ? rows : null;
+    },
+    10_000,
+    "a dead letter",
+  );
   t.equal(letter!.stream_message_id, id);
   t.equal(letter!.reason, "ssrf_blocked");
   t.equal(receiver.requests.length, 0, "no request reached the receiver");
@@ -28,12 +32,18 @@ async function assertBlocked(t: Test, host: string) {
   t.equal(row!.outcome, "dead_lettered");
 }
 
-t.test("a URL resolving to a private address at connect time is dead-lettered ssrf_blocked without a request", async (t) => {
-  const { address } = await lookup(hostname());
-  t.comment(`${hostname()} resolves to ${address}`);
-  await assertBlocked(t, hostname());
-});
+t.test(
+  "a URL resolving to a private address at connect time is dead-lettered ssrf_blocked without a request",
+  async (t) => {
+    const { address } = await lookup(hostname());
+    t.comment(`${hostname()} resolves to ${address}`);
+    await assertBlocked(t, hostname());
+  },
+);
 
-t.test("a stored IP-literal private URL is refused at connect time too (Node skips DNS lookup for literals)", async (t) => {
-  await assertBlocked(t, "127.0.0.1");
-});
+t.test(
+  "a stored IP-literal private URL is refused at connect time too (Node skips DNS lookup for literals)",
+  async (t) => {
+    await assertBlocked(t, "127.0.0.1");
+  },
+);

@@ -27,5 +27,8 @@ t.test("with AOF on there is no persistence warning", async (t) => {
   await client.config("SET", "appendonly", "yes");
   client.disconnect();
   const warnings = await startupWarnings(t, redis.url);
-  t.same(warnings.filter((m) => /persistence/i.test(m)), []);
+  t.same(
+    warnings.filter((m) => /persistence/i.test(m)),
+    [],
+  );
 });

@@ -15,7 +15,12 @@ t.test("envelope validation", async (t) => {
   const { app, config } = await buildApp(t);
   let accepted = 0;
   const post = (payload: unknown) =>
-    app.inject({ method: "POST", url: "/v1/events", headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json" }, payload: JSON.stringify(payload) });
+    app.inject({
+      method: "POST",
+      url: "/v1/events",
+      headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json" },
+      payload: JSON.stringify(payload),
+    });
 
   /** Posts `body` and asserts a 400 in the shared error shape with `path` among the details. */
   async function rejects(t: Test, body: unknown, path: string, code = "INVALID_ENVELOPE") {
@@ -24,7 +29,9 @@ t.test("envelope validation", async (t) => {
     const err = res.json();
     t.match(err, { statusCode: 400, code, error: "Bad Request", message: String });
     t.ok(
-      (err.details as { path: string; message: string }[] | undefined)?.some((d) => d.path === path && typeof d.message === "string"),
+      (err.details as { path: string; message: string }[] | undefined)?.some(
+        (d) => d.path === path && typeof d.message === "string",
+      ),
       `details name ${path}`,
     );
     return err;
@@ -45,19 +52,28 @@ t.test("envelope validation", async (t) => {
     t.equal(fields![0], "event", "one field named event");
     const stored = JSON.parse(fields![1]!);
     t.same(stored, { ...envelope(), id: res.id, target: null, timestamp: stored.timestamp });
-    t.ok(Date.parse(stored.timestamp) >= before - 1000 && Date.parse(stored.timestamp) <= Date.now() + 1000, "receive time");
-    const own = await accepts(t, envelope({ id: "evt-1", target: "agent_7", timestamp: "2026-11-26T18:00:00.000Z" }), "all fields");
+    t.ok(
+      Date.parse(stored.timestamp) >= before - 1000 && Date.parse(stored.timestamp) <= Date.now() + 1000,
+      "receive time",
+    );
+    const own = await accepts(
+      t,
+      envelope({ id: "evt-1", target: "agent_7", timestamp: "2026-11-26T18:00:00.000Z" }),
+      "all fields",
+    );
     t.equal(own.id, "evt-1", "a client id is kept");
   });
 
   t.test("id: 1-64 chars of [A-Za-z0-9._:-], never null", async (t) => {
     await accepts(t, envelope({ id: "a".repeat(64) }), "64 chars");
     await accepts(t, envelope({ id: "Az09._:-x" }), "every allowed character class");
-    for (const id of ["", "a".repeat(65), "has space", "slash/id", "ünïcode", null, 42]) await rejects(t, envelope({ id }), "/id");
+    for (const id of ["", "a".repeat(65), "has space", "slash/id", "ünïcode", null, 42])
+      await rejects(t, envelope({ id }), "/id");
   });
 
   t.test("type: required, 1-128 chars, starts with a letter, [A-Za-z0-9_.:-]", async (t) => {
-    for (const type of ["MISSION_CREATED", "mission.created:v2-beta", "x", "a".repeat(128)]) await accepts(t, envelope({ type }), type);
+    for (const type of ["MISSION_CREATED", "mission.created:v2-beta", "x", "a".repeat(128)])
+      await accepts(t, envelope({ type }), type);
     for (const type of ["", "1mission", "_x", "mission created", "a".repeat(129), "mission/created", null, 7]) {
       await rejects(t, envelope({ type }), "/type");
     }
@@ -68,7 +84,8 @@ t.test("envelope validation", async (t) => {
   t.test("source: required, 1-255 characters counted as code points", async (t) => {
     await accepts(t, envelope({ source: "s".repeat(255) }), "255 chars");
     await accepts(t, envelope({ source: "😀".repeat(255) }), "255 astral code points (510 UTF-16 units)");
-    for (const source of ["", "s".repeat(256), "😀".repeat(256), null, 1]) await rejects(t, envelope({ source }), "/source");
+    for (const source of ["", "s".repeat(256), "😀".repeat(256), null, 1])
+      await rejects(t, envelope({ source }), "/source");
     const { source: _, ...withoutSource } = envelope();
     await rejects(t, withoutSource, "/source");
   });
@@ -90,7 +107,15 @@ t.test("envelope validation", async (t) => {
     for (const timestamp of ["2026-11-26T18:00:00.000Z", "2026-11-26T18:00:00Z", "2026-11-26T20:00:00.123456+02:00"]) {
       await accepts(t, envelope({ timestamp }), timestamp);
     }
-    for (const timestamp of ["2026-11-26T18:00:00", "2026-13-01T00:00:00Z", "2026-11-26", "yesterday", "", null, 1764180000]) {
+    for (const timestamp of [
+      "2026-11-26T18:00:00",
+      "2026-13-01T00:00:00Z",
+      "2026-11-26",
+      "yesterday",
+      "",
+      null,
+      1764180000,
+    ]) {
       await rejects(t, envelope({ timestamp }), "/timestamp");
     }
   });
@@ -105,23 +130,44 @@ t.test("envelope validation", async (t) => {
       await rejects(t, envelope({ meta: rest }), `/meta/${key}`);
       await rejects(t, envelope({ meta: { ...META, [key]: null } }), `/meta/${key}`);
     }
-    for (const schema_version of ["1", 1.5, true]) await rejects(t, envelope({ meta: { ...META, schema_version } }), "/meta/schema_version");
+    for (const schema_version of ["1", 1.5, true])
+      await rejects(t, envelope({ meta: { ...META, schema_version } }), "/meta/schema_version");
     for (const key of ["producer", "source_module"] as const) {
-      for (const value of ["", "p".repeat(256), "😀".repeat(256), 3, false]) await rejects(t, envelope({ meta: { ...META, [key]: value } }), `/meta/${key}`);
+      for (const value of ["", "p".repeat(256), "😀".repeat(256), 3, false])
+        await rejects(t, envelope({ meta: { ...META, [key]: value } }), `/meta/${key}`);
       await accepts(t, envelope({ meta: { ...META, [key]: "😀".repeat(255) } }), `${key} of 255 astral code points`);
     }
   });
 
   t.test("meta.schema_version other than 1 is 400 naming the supported versions", async (t) => {
     for (const schema_version of [2, 0, -1]) {
-      const err = await rejects(t, envelope({ meta: { ...META, schema_version } }), "/meta/schema_version", "UNSUPPORTED_SCHEMA_VERSION");
+      const err = await rejects(
+        t,
+        envelope({ meta: { ...META, schema_version } }),
+        "/meta/schema_version",
+        "UNSUPPORTED_SCHEMA_VERSION",
+      );
       t.match(err.message, /supported versions: 1/);
     }
   });
 
   t.test("extra meta keys may be strings, numbers or booleans, not objects, arrays or null", async (t) => {
-    await accepts(t, envelope({ meta: { ...META, correlation_id: "c-1", causation_id: "e-0", traceparent: "00-ab-cd-01", hops: 3, replay: false } }), "scalars");
-    for (const value of [{ nested: 1 }, ["a"], null]) await rejects(t, envelope({ meta: { ...META, extra: value } }), "/meta/extra");
+    await accepts(
+      t,
+      envelope({
+        meta: {
+          ...META,
+          correlation_id: "c-1",
+          causation_id: "e-0",
+          traceparent: "00-ab-cd-01",
+          hops: 3,
+          replay: false,
+        },
+      }),
+      "scalars",
+    );
+    for (const value of [{ nested: 1 }, ["a"], null])
+      await rejects(t, envelope({ meta: { ...META, extra: value } }), "/meta/extra");
   });
 
   t.test("unknown top-level keys are rejected, not stripped", async (t) => {
@@ -140,7 +186,146 @@ t.test("envelope validation", async (t) => {
   t.test("payload nesting: 64 levels accepted, 65 is 400 PAYLOAD_TOO_DEEP", async (t) => {
     await accepts(t, envelope({ payload: nested(64) }), "64 levels");
     await rejects(t, envelope({ payload: nested(65) }), "/payload", "PAYLOAD_TOO_DEEP");
-    await rejects(t, envelope({ payload: { list: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] } }), "/payload", "PAYLOAD_TOO_DEEP");
+    await rejects(
+      t,
+      envelope({
+        payload: {
+          list: [
+            [
+              [
+                [
+                  [
+                    [
+                      [
+                        [
+                          [
+                            [
+                              [
+                                [
+                                  [
+                                    [
+                                      [
+                                        [
+                                          [
+                                            [
+                                              [
+                                                [
+                                                  [
+                                                    [
+                                                      [
+                                                        [
+                                                          [
+                                                            [
+                                                              [
+                                                                [
+                                                                  [
+                                                                    [
+                                                                      [
+                                                                        [
+                                                                          [
+                                                                            [
+                                                                              [
+                                                                                [
+                                                                                  [
+                                                                                    [
+                                                                                      [
+                                                                                        [
+                                                                                          [
+                                                                                            [
+                                                                                              [
+                                                                                                [
+                                                                                                  [
+                                                                                                    [
+                                                                                                      [
+                                                                                                        [
+                                                                                                          [
+                                                                                                            [
+                                                                                                              [
+                                                                                                                [
+                                                                                                                  [
+                                                                                                                    [
+                                                                                                                      [
+                                                                                                                        [
+                                                                                                                          [
+                                                                                                                            [
+                                                                                                                              [
+                                                                                                                                [
+                                                                                                                                  [
+                                                                                                                                    [
+                                                                                                                                      [
+                                                                                                                                        [
+                                                                                                                                          [
+                                                                                                                                            [],
+                                                                                                                                          ],
+                                                                                                                                        ],
+                                                                                                                                      ],
+                                                                                                                                    ],
+                                                                                                                                  ],
+                                                                                                                                ],
+                                                                                                                              ],
+                                                                                                                            ],
+                                                                                                                          ],
+                                                                                                                        ],
+                                                                                                                      ],
+                                                                                                                    ],
+                                                                                                                  ],
+                                                                                                                ],
+                                                                                                              ],
+                                                                                                            ],
+                                                                                                          ],
+                                                                                                        ],
+                                                                                                      ],
+                                                                                                    ],
+                                                                                                  ],
+                                                                                                ],
+                                                                                              ],
+                                                                                            ],
+                                                                                          ],
+                                                                                        ],
+                                                                                      ],
+                                                                                    ],
+                                                                                  ],
+                                                                                ],
+                                                                              ],
+                                                                            ],
+                                                                          ],
+                                                                        ],
+                                                                      ],
+                                                                    ],
+                                                                  ],
+                                                                ],
+                                                              ],
+                                                            ],
+                                                          ],
+                                                        ],
+                                                      ],
+                                                    ],
+                                                  ],
+                                                ],
+                                              ],
+                                            ],
+                                          ],
+                                        ],
+                                      ],
+                                    ],
+                                  ],
+                                ],
+                              ],
+                            ],
+                          ],
+                        ],
+                      ],
+                    ],
+                  ],
+                ],
+              ],
+            ],
+          ],
+        },
+      }),
+      "/payload",
+      "PAYLOAD_TOO_DEEP",
+    );
   });
 
   t.test("100,000 levels of hostile JSON are refused without crashing the process", async (t) => {
@@ -154,7 +339,12 @@ t.test("envelope validation", async (t) => {
       ["__proto__ keys", deep('{"__proto__":', "}", 60_000), undefined],
     ] as const) {
       const started = Date.now();
-      const res = await app.inject({ method: "POST", url: "/v1/events", headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json" }, payload: body });
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/events",
+        headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json" },
+        payload: body,
+      });
       t.equal(res.statusCode, 400, `${name}: ${res.body.slice(0, 200)}`);
       if (code !== undefined) t.equal(res.json().code, code);
       t.ok(Date.now() - started < 5000, `${name} answered promptly`);
@@ -163,7 +353,8 @@ t.test("envelope validation", async (t) => {
   });
 
   t.test("null is accepted only for target", async (t) => {
-    for (const key of ["id", "type", "source", "payload", "timestamp", "meta"]) await rejects(t, envelope({ [key]: null }), `/${key}`);
+    for (const key of ["id", "type", "source", "payload", "timestamp", "meta"])
+      await rejects(t, envelope({ [key]: null }), `/${key}`);
   });
 
   t.test("bad input never writes to the stream", async (t) => {

@@ -8,7 +8,12 @@ import postgres from "postgres";
 import { buildApp, envelope } from "./helpers/app.js";
 import { eventually } from "./helpers/delivery.js";
 import { EventConsumer } from "../src/consumer/event-consumer.js";
-import { PermanentError, TransientError, type ConsumedEvent, type EventConsumerOptions } from "../src/consumer/types.js";
+import {
+  PermanentError,
+  TransientError,
+  type ConsumedEvent,
+  type EventConsumerOptions,
+} from "../src/consumer/types.js";
 import { deliveryConnection } from "../src/stream/connections.js";
 
 async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
@@ -19,9 +24,25 @@ async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
   await app.redis.xgroup("CREATE", config.stream, name, "0", "MKSTREAM");
   const redis = deliveryConnection(config.redisUrl);
   t.teardown(() => redis.disconnect());
-  const add = async (type: string) => (await app.publisher.publish([{ json: JSON.stringify(envelope({ type, id: `e-${Math.random()}` })), eventId: "x", fingerprint: "f" }]))[0]!.streamMessageId;
+  const add = async (type: string) =>
+    (
+      await app.publisher.publish([
+        { json: JSON.stringify(envelope({ type, id: `e-${Math.random()}` })), eventId: "x", fingerprint: "f" },
+      ])
+    )[0]!.streamMessageId;
   const consumer = (opts: Partial<EventConsumerOptions>) => {
-    const c = new EventConsumer({ redis, db: app.db, stream: config.stream, subscriber: name, consumer: "lib-test", handlers: {}, retryScheduleMs: [100], claimIdleMs: 1500, log: app.log, ...opts });
+    const c = new EventConsumer({
+      redis,
+      db: app.db,
+      stream: config.stream,
+      subscriber: name,
+      consumer: "lib-test",
+      handlers: {},
+      retryScheduleMs: [100],
+      claimIdleMs: 1500,
+      log: app.log,
+      ...opts,
+    });
     t.teardown(() => c.stop(1000));
     c.start();
     return c;
@@ -29,29 +50,52 @@ async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
   return { app, config, sql, add, consumer };
 }
 
-t.test("handlers per type: success is recorded, PermanentError is dead-lettered, other types are ACKed unseen", async (t) => {
-  const { app, config, sql, add, consumer } = await setup(t, "library");
-  const seen: ConsumedEvent[] = [];
-  const ok = await add("order.placed");
-  const bad = await add("order.broken");
-  const other = await add("order.ignored");
-  consumer({
-    handlers: {
-      "order.placed": async (e) => void seen.push(e),
-      "order.broken": async () => {
-        throw new PermanentError("cannot handle this order");
+t.test(
+  "handlers per type: success is recorded, PermanentError is dead-lettered, other types are ACKed unseen",
+  async (t) => {
+    const { app, config, sql, add, consumer } = await setup(t, "library");
+    const seen: ConsumedEvent[] = [];
+    const ok = await add("order.placed");
+    const bad = await add("order.broken");
+    const other = await add("order.ignored");
+    consumer({
+      handlers: {
+        "order.placed": async (e) => void seen.push(e),
+        "order.broken": async () => {
+          throw new PermanentError("cannot handle this order");
+        },
       },
-    },
-  });
-  await eventually(async () => (await sql`select count(*)::int as n from processed_events`)[0]!.n === 2, 5000, "two dedup rows");
-  t.same(seen.map((e) => [e.streamMessageId, e.attempt, e.event.type]), [[ok, 1, "order.placed"]]);
-  const rows = await sql`select stream_message_id, outcome from processed_events order by id`;
-  t.same(rows.map((r) => [r.stream_message_id, r.outcome]), [[ok, "delivered"], [bad, "dead_lettered"]]);
-  const [letter] = await sql`select reason, last_error from dead_letters`;
-  t.match(letter, { reason: "permanent_status", last_error: "cannot handle this order" });
-  await eventually(async () => Number(((await app.redis.xpending(config.stream, "library")) as [number])[0]) === 0, 5000, "all ACKed");
-  t.notOk(rows.some((r) => r.stream_message_id === other), "no dedup row for a type without a handler");
-});
+    });
+    await eventually(
+      async () => (await sql`select count(*)::int as n from processed_events`)[0]!.n === 2,
+      5000,
+      "two dedup rows",
+    );
+    t.same(
+      seen.map((e) => [e.streamMessageId, e.attempt, e.event.type]),
+      [[ok, 1, "order.placed"]],
+    );
+    const rows = await sql`select stream_message_id, outcome from processed_events order by id`;
+    t.same(
+      rows.map((r) => [r.stream_message_id, r.outcome]),
+      [
+        [ok, "delivered"],
+        [bad, "dead_lettered"],
+      ],
+    );
+    const [letter] = await sql`select reason, last_error from dead_letters`;
+    t.match(letter, { reason: "permanent_status", last_error: "cannot handle this order" });
+    await eventually(
+      async () => Number(((await app.redis.xpending(config.stream, "library")) as [number])[0]) === 0,
+      5000,
+      "all ACKed",
+    );
+    t.notOk(
+      rows.some((r) => r.stream_message_id === other),
+      "no dedup row for a type without a handler",
+    );
+  },
+);
 
 t.test("while too many entries wait for a retry, no new entries are read", async (t) => {
   const { app, config, add, consumer } = await setup(t, "backlog");
@@ -80,7 +124,12 @@ t.test("while too many entries wait for a retry, no new entries are read", async
 t.test("reading ahead is bounded by max_in_flight and resumes as calls finish", async (t) => {
   const { app, config, consumer } = await setup(t, "readahead");
   const total = 450;
-  await app.publisher.publish(Array.from({ length: total }, (_, i) => ({ json: JSON.stringify(envelope({ type: "job.run", id: `ra-${i}` })), eventId: `ra-${i}` })));
+  await app.publisher.publish(
+    Array.from({ length: total }, (_, i) => ({
+      json: JSON.stringify(envelope({ type: "job.run", id: `ra-${i}` })),
+      eventId: `ra-${i}`,
+    })),
+  );
   let open = 0;
   let maxOpen = 0;
   const handled = new Set<string>();

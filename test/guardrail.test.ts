@@ -24,14 +24,23 @@ async function violations(t: Test, fixture: string, asPath: string): Promise<str
 const lines = (rule: string, ...numbers: number[]) => numbers.map((n) => `${n}:${rule}`);
 
 t.test("an xadd call outside the publisher fails lint, in src, test and bench", async (t) => {
-  const paths = ["src/routes/rogue.ts", "src/delivery/rogue.ts", "src/stream/scripts.ts", "test/rogue.test.ts", "bench/rogue.ts"];
+  const paths = [
+    "src/routes/rogue.ts",
+    "src/delivery/rogue.ts",
+    "src/stream/scripts.ts",
+    "test/rogue.test.ts",
+    "bench/rogue.ts",
+  ];
   for (const path of paths) {
     t.same(await violations(t, "xadd-method.ts.txt", path), ["2:no-restricted-properties"], path);
   }
 });
 
 t.test("an XADD command or Lua string outside the publisher fails lint", async (t) => {
-  t.same(await violations(t, "xadd-command.ts.txt", "src/consumer/event-consumer.ts"), lines("no-restricted-syntax", 2, 3));
+  t.same(
+    await violations(t, "xadd-command.ts.txt", "src/consumer/event-consumer.ts"),
+    lines("no-restricted-syntax", 2, 3),
+  );
 });
 
 t.test("the Lua of the appending scripts may live only in the script registry", async (t) => {
@@ -78,7 +87,11 @@ t.test("an import against the layer order fails lint", async (t) => {
 
 t.test("imports downward pass", async (t) => {
   t.same(await violations(t, "downward-import.ts.txt", "src/consumer/rogue.ts"), []);
-  t.same(await violations(t, "downward-import.ts.txt", "src/db/rogue.ts"), lines(IMPORTS, 2), "but db may not import stream");
+  t.same(
+    await violations(t, "downward-import.ts.txt", "src/db/rogue.ts"),
+    lines(IMPORTS, 2),
+    "but db may not import stream",
+  );
 });
 
 t.test("ordinary code passes the guardrail", async (t) => {

@@ -20,7 +20,10 @@ t.test("ingest idempotency", async (t) => {
     const replayed = answers.filter((r) => r.statusCode === 200);
     t.equal(created.length, 1, "one 202");
     t.equal(replayed.length, 19, "nineteen 200");
-    t.ok(replayed.every((r) => r.headers["idempotent-replayed"] === "true"), "every replay says so");
+    t.ok(
+      replayed.every((r) => r.headers["idempotent-replayed"] === "true"),
+      "every replay says so",
+    );
     t.equal(created[0]!.headers["idempotent-replayed"], undefined, "the original does not");
     const ids = new Set(answers.map((r) => r.json().stream_message_id));
     const eventIds = new Set(answers.map((r) => r.json().id));
@@ -86,7 +89,14 @@ t.test("ingest idempotency", async (t) => {
     });
     t.equal(res.statusCode, 202);
     const { results } = res.json() as { results: { id: string; stream_message_id: string; replayed?: boolean }[] };
-    t.same(results.map((r) => [r.id, r.replayed ?? false]), [["batch-new-1", false], ["batch-seen-1", true], [results[2]!.id, false]]);
+    t.same(
+      results.map((r) => [r.id, r.replayed ?? false]),
+      [
+        ["batch-new-1", false],
+        ["batch-seen-1", true],
+        [results[2]!.id, false],
+      ],
+    );
     t.equal(results[1]!.stream_message_id, single.json().stream_message_id, "the original stream id");
     t.equal(await xlen(), before + 2);
 
@@ -96,7 +106,9 @@ t.test("ingest idempotency", async (t) => {
       headers: auth(PUBLISH_TOKEN),
       payload: { events: [envelope({ id: "batch-new-1" })] },
     });
-    t.same(repeat.json().results, [{ id: "batch-new-1", stream_message_id: results[0]!.stream_message_id, replayed: true }]);
+    t.same(repeat.json().results, [
+      { id: "batch-new-1", stream_message_id: results[0]!.stream_message_id, replayed: true },
+    ]);
     t.equal(await xlen(), before + 2, "a repeated batch appends nothing");
   });
 });

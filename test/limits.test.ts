@@ -8,7 +8,12 @@ const MAX_ENVELOPE = 256 * 1024;
  * timestamp added) is exactly `storedBytes` long.
  */
 function envelopeStoredAs(storedBytes: number): Record<string, unknown> {
-  const sample = { id: "01936f8e-0000-7000-8000-000000000000", ...envelope({ payload: { blob: "" } }), target: null, timestamp: new Date().toISOString() };
+  const sample = {
+    id: "01936f8e-0000-7000-8000-000000000000",
+    ...envelope({ payload: { blob: "" } }),
+    target: null,
+    timestamp: new Date().toISOString(),
+  };
   const overhead = Buffer.byteLength(JSON.stringify(sample));
   return envelope({ payload: { blob: "x".repeat(storedBytes - overhead) } });
 }
@@ -22,7 +27,11 @@ t.test("size limits with the defaults", async (t) => {
     const fits = envelopeStoredAs(MAX_ENVELOPE);
     const res = await post(JSON.stringify(fits));
     t.equal(res.statusCode, 202);
-    const [[, fields] = ["", []]] = await app.redis.xrange(config.stream, res.json().stream_message_id, res.json().stream_message_id);
+    const [[, fields] = ["", []]] = await app.redis.xrange(
+      config.stream,
+      res.json().stream_message_id,
+      res.json().stream_message_id,
+    );
     t.equal(Buffer.byteLength(fields[1]!), MAX_ENVELOPE, "the limit counts the stored bytes");
 
     const over = await post(JSON.stringify(envelopeStoredAs(MAX_ENVELOPE + 1)));
@@ -43,7 +52,12 @@ t.test("size limits with the defaults", async (t) => {
 
   t.test("only application/json bodies are accepted: others are 415", async (t) => {
     const body = JSON.stringify(envelope());
-    for (const type of ["text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+    for (const type of [
+      "text/plain",
+      "application/xml",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+    ]) {
       const res = await post(body, type);
       t.equal(res.statusCode, 415, type);
       t.match(res.json(), { statusCode: 415, code: "UNSUPPORTED_MEDIA_TYPE", error: "Unsupported Media Type" });
@@ -73,7 +87,8 @@ t.test("size limits with the defaults", async (t) => {
 
 t.test("BRAIN_MAX_BODY_BYTES and BRAIN_MAX_ENVELOPE_BYTES are honoured", async (t) => {
   const { app, config } = await buildApp(t, { BRAIN_MAX_BODY_BYTES: "2048", BRAIN_MAX_ENVELOPE_BYTES: "1024" });
-  const post = (body: object, url = "/v1/events") => app.inject({ method: "POST", url, headers: auth(PUBLISH_TOKEN), payload: body });
+  const post = (body: object, url = "/v1/events") =>
+    app.inject({ method: "POST", url, headers: auth(PUBLISH_TOKEN), payload: body });
   const body = await post(envelope({ payload: { blob: "x".repeat(2100) } }));
   t.equal(body.statusCode, 413);
   t.equal(body.json().code, "BODY_TOO_LARGE");
@@ -81,9 +96,15 @@ t.test("BRAIN_MAX_BODY_BYTES and BRAIN_MAX_ENVELOPE_BYTES are honoured", async (
   const env = await post(envelope({ payload: { blob: "x".repeat(1100) } }));
   t.equal(env.statusCode, 413);
   t.equal(env.json().code, "ENVELOPE_TOO_LARGE");
-  const batch = await post({ events: [envelope(), envelope({ payload: { blob: "x".repeat(1000) } })] }, "/v1/events/batch");
+  const batch = await post(
+    { events: [envelope(), envelope({ payload: { blob: "x".repeat(1000) } })] },
+    "/v1/events/batch",
+  );
   t.equal(batch.statusCode, 413, "one oversized envelope rejects the batch");
-  t.same(batch.json().details?.map((d: { path: string }) => d.path), ["/events/1"]);
+  t.same(
+    batch.json().details?.map((d: { path: string }) => d.path),
+    ["/events/1"],
+  );
   t.equal((await post(envelope())).statusCode, 202);
   t.equal(await app.redis.xlen(config.stream), 1);
 });

@@ -9,7 +9,8 @@ function busy(ms: number): void {
 
 t.test("a blocked event loop sheds ingest with 503 + Retry-After while health and metrics still answer", async (t) => {
   const { app } = await buildApp(t, { BRAIN_MAX_EVENT_LOOP_DELAY_MS: "30", BRAIN_TRIM_INTERVAL_MS: "0" });
-  const publish = () => app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() });
+  const publish = () =>
+    app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() });
   // Loading the app may itself have blocked the loop past 30 ms: wait for a calm sample first.
   let first = 0;
   for (let i = 0; i < 50 && first !== 202; i++) {
@@ -38,7 +39,12 @@ t.test("a blocked event loop sheds ingest with 503 + Retry-After while health an
   t.ok(shed, "ingest was shed under pressure");
   if (!shed) return;
   t.equal(shed.events.headers["retry-after"], "2");
-  t.same(shed.events.json(), { statusCode: 503, code: "OVERLOADED", error: "Service Unavailable", message: "the gateway is overloaded; retry later" });
+  t.same(shed.events.json(), {
+    statusCode: 503,
+    code: "OVERLOADED",
+    error: "Service Unavailable",
+    message: "the gateway is overloaded; retry later",
+  });
   t.equal(shed.ready.statusCode, 200, "readiness is exempt: a spike does not empty the load balancer");
   t.equal(shed.live.statusCode, 200, "liveness is exempt: a busy process is not restarted");
   t.equal(shed.metrics.statusCode, 200, "metrics are exempt: the overload stays observable");
@@ -53,10 +59,19 @@ t.test("a blocked event loop sheds ingest with 503 + Retry-After while health an
 });
 
 t.test("thresholds of 0 turn shedding off", async (t) => {
-  const { app } = await buildApp(t, { BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0", BRAIN_MAX_HEAP_USED_PERCENT: "0", BRAIN_TRIM_INTERVAL_MS: "0" });
+  const { app } = await buildApp(t, {
+    BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
+    BRAIN_MAX_HEAP_USED_PERCENT: "0",
+    BRAIN_TRIM_INTERVAL_MS: "0",
+  });
   t.notOk(app.hasDecorator("isUnderPressure"), "under-pressure is not registered");
   busy(300);
   await new Promise((r) => setTimeout(r, 150));
-  const res = await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() });
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/events",
+    headers: auth(PUBLISH_TOKEN),
+    payload: envelope(),
+  });
   t.equal(res.statusCode, 202);
 });

@@ -16,7 +16,8 @@ t.test("metrics count ingested events by type and outcome and time ingest reques
   t.match(before.res.headers["content-type"], /^text\/plain; version=0\.0\.4/);
   t.equal(valueOf(before.samples, "brain_events_ingested_total", { type: "a.one", outcome: "accepted" }), undefined);
 
-  const post = (body: unknown, headers = auth(PUBLISH_TOKEN)) => app.inject({ method: "POST", url: "/v1/events", headers, payload: body as object });
+  const post = (body: unknown, headers = auth(PUBLISH_TOKEN)) =>
+    app.inject({ method: "POST", url: "/v1/events", headers, payload: body as object });
   t.equal((await post(envelope({ type: "a.one" }))).statusCode, 202);
   t.equal((await post(envelope({ type: "a.one", id: "evt-1" }))).statusCode, 202);
   t.equal((await post(envelope({ type: "a.one", id: "evt-1" }))).statusCode, 200, "replayed");
@@ -26,12 +27,15 @@ t.test("metrics count ingested events by type and outcome and time ingest reques
     method: "POST",
     url: "/v1/events/batch",
     headers: auth(PUBLISH_TOKEN),
-    payload: { events: [envelope({ type: "b.two" }), envelope({ type: "c.three" }), envelope({ type: "a.one", id: "evt-1" })] },
+    payload: {
+      events: [envelope({ type: "b.two" }), envelope({ type: "c.three" }), envelope({ type: "a.one", id: "evt-1" })],
+    },
   });
   t.equal(batch.statusCode, 202);
 
   const { samples } = await scrape(app);
-  const ingested = (type: string, outcome: string) => valueOf(samples, "brain_events_ingested_total", { type, outcome });
+  const ingested = (type: string, outcome: string) =>
+    valueOf(samples, "brain_events_ingested_total", { type, outcome });
   t.equal(ingested("a.one", "accepted"), 2);
   t.equal(ingested("a.one", "replayed"), 2, "one replayed single request and one replayed batch item");
   t.equal(ingested("a.one", "rejected"), 1);
@@ -50,7 +54,11 @@ t.test("metrics count ingested events by type and outcome and time ingest reques
 t.test("pending and lag per subscriber come from the consumer groups at scrape time", async (t) => {
   const { app, config } = await buildApp(t, { BRAIN_TRIM_INTERVAL_MS: "0" });
   for (let i = 0; i < 5; i++) {
-    t.equal((await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() })).statusCode, 202);
+    t.equal(
+      (await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() }))
+        .statusCode,
+      202,
+    );
   }
   await app.redis.xgroup("CREATE", config.stream, "reader", "0");
   await app.redis.xgroup("CREATE", config.stream, "idle", "0");
@@ -63,7 +71,11 @@ t.test("pending and lag per subscriber come from the consumer groups at scrape t
 
   await app.redis.xgroup("DESTROY", config.stream, "idle");
   ({ samples } = await scrape(app));
-  t.equal(valueOf(samples, "brain_subscriber_lag", { subscriber: "idle" }), undefined, "a removed group's series disappears");
+  t.equal(
+    valueOf(samples, "brain_subscriber_lag", { subscriber: "idle" }),
+    undefined,
+    "a removed group's series disappears",
+  );
 });
 
 t.test("the metrics endpoint is documented under operations", async (t) => {

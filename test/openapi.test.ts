@@ -21,16 +21,29 @@ t.test("the OpenAPI document and the docs UI", async (t) => {
 
   t.test("is OpenAPI 3.1.0 with the envelope, the error body and the bearer scheme as components", async (t) => {
     t.equal(doc.openapi, "3.1.0");
-    t.match(schemas["EventEnvelope"], { type: "object", additionalProperties: false, required: ["type", "source", "payload", "meta"] });
+    t.match(schemas["EventEnvelope"], {
+      type: "object",
+      additionalProperties: false,
+      required: ["type", "source", "payload", "meta"],
+    });
     t.match(schemas["ErrorBody"], { type: "object", required: ["statusCode", "code", "error", "message"] });
     t.match(doc.components["securitySchemes"], { bearerAuth: { type: "http", scheme: "bearer" } });
   });
 
   t.test("lists the ingest routes with OpenAPI-style paths", async (t) => {
-    for (const [path, method] of [["/v1/events", "post"], ["/v1/events/batch", "post"], ["/v1/events", "get"], ["/health/live", "get"], ["/health/ready", "get"]]) {
+    for (const [path, method] of [
+      ["/v1/events", "post"],
+      ["/v1/events/batch", "post"],
+      ["/v1/events", "get"],
+      ["/health/live", "get"],
+      ["/health/ready", "get"],
+    ]) {
       t.ok(doc.paths[path!]?.[method!], `${method} ${path}`);
     }
-    t.notOk(Object.keys(doc.paths).some((p) => p.includes(":")), "parameters are written {name}");
+    t.notOk(
+      Object.keys(doc.paths).some((p) => p.includes(":")),
+      "parameters are written {name}",
+    );
     const post = doc.paths["/v1/events"]!["post"]!;
     t.equal(post.requestBody?.content?.["application/json"]?.schema?.["$ref"], "#/components/schemas/EventEnvelope");
     t.match(doc.paths["/health/ready"]!["get"]!.responses, { 200: {}, 503: {} });
@@ -43,14 +56,21 @@ t.test("the OpenAPI document and the docs UI", async (t) => {
         t.ok(op.summary?.trim(), `${name} has a summary`);
         t.ok(op.description?.trim(), `${name} has a description`);
         const responses = Object.entries(op.responses ?? {});
-        t.ok(responses.some(([code]) => code.startsWith("2")), `${name} documents its success`);
+        t.ok(
+          responses.some(([code]) => code.startsWith("2")),
+          `${name} documents its success`,
+        );
         for (const [code, response] of responses) {
           if (code === "204") continue;
           const content = Object.values(response.content ?? {});
           t.ok(content.length > 0 && content.every((c) => c.schema), `${name} ${code} has a schema`);
           // Readiness answers 503 with its checks, which is what a probe reads.
           if (Number(code) >= 400 && path !== "/health/ready") {
-            t.equal(response.content?.["application/json"]?.schema?.["$ref"], ERROR_REF, `${name} ${code} is the shared error body`);
+            t.equal(
+              response.content?.["application/json"]?.schema?.["$ref"],
+              ERROR_REF,
+              `${name} ${code} is the shared error body`,
+            );
           }
         }
       }
@@ -62,23 +82,39 @@ t.test("the OpenAPI document and the docs UI", async (t) => {
       if (!path.startsWith("/v1/")) continue;
       for (const [method, op] of Object.entries(ops)) {
         const name = `${method.toUpperCase()} ${path}`;
-        t.ok(op.security?.some((s) => "bearerAuth" in s), `${name} uses bearerAuth`);
+        t.ok(
+          op.security?.some((s) => "bearerAuth" in s),
+          `${name} uses bearerAuth`,
+        );
         t.ok(op.responses?.["401"] && op.responses?.["403"], `${name} documents 401 and 403`);
       }
     }
     const ingest = doc.paths["/v1/events"]!["post"]!.responses!;
-    for (const code of ["202", "200", "400", "413", "415", "422", "503"]) t.ok(ingest[code], `POST /v1/events documents ${code}`);
+    for (const code of ["202", "200", "400", "413", "415", "422", "503"])
+      t.ok(ingest[code], `POST /v1/events documents ${code}`);
   });
 
   t.test("/docs serves HTML whose assets are all local", async (t) => {
     let page = await app.inject({ method: "GET", url: "/docs" });
-    if (page.statusCode >= 300 && page.statusCode < 400) page = await app.inject({ method: "GET", url: String(page.headers.location) });
+    if (page.statusCode >= 300 && page.statusCode < 400)
+      page = await app.inject({ method: "GET", url: String(page.headers.location) });
     t.equal(page.statusCode, 200);
     t.match(page.headers["content-type"], /text\/html/);
     const refs = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
-    t.ok(refs.some((r) => r.includes("swagger-ui-bundle.js")), "loads the Swagger UI bundle");
-    t.same(refs.filter((r) => /^(https?:)?\/\//.test(r)), [], "no asset comes from another host");
-    for (const asset of ["/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css", "/docs/static/swagger-initializer.js"]) {
+    t.ok(
+      refs.some((r) => r.includes("swagger-ui-bundle.js")),
+      "loads the Swagger UI bundle",
+    );
+    t.same(
+      refs.filter((r) => /^(https?:)?\/\//.test(r)),
+      [],
+      "no asset comes from another host",
+    );
+    for (const asset of [
+      "/docs/static/swagger-ui-bundle.js",
+      "/docs/static/swagger-ui.css",
+      "/docs/static/swagger-initializer.js",
+    ]) {
       const res = await app.inject({ method: "GET", url: asset });
       t.equal(res.statusCode, 200, asset);
     }

@@ -11,11 +11,19 @@ t.test("SIGTERM lets an in-flight request finish, then the process exits 0", asy
   t.equal(gw.child.exitCode, null, `running: ${gw.stderr()}`);
 
   // A large batch whose body arrives in two halves: the request is in flight while the signal lands.
-  const body = Buffer.from(JSON.stringify({ events: Array.from({ length: 500 }, (_, i) => envelope({ payload: { i, pad: "x".repeat(1000) } })) }));
+  const body = Buffer.from(
+    JSON.stringify({
+      events: Array.from({ length: 500 }, (_, i) => envelope({ payload: { i, pad: "x".repeat(1000) } })),
+    }),
+  );
   const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request(
       `${gw.url}/v1/events/batch`,
-      { method: "POST", agent: false, headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json", "content-length": body.length } },
+      {
+        method: "POST",
+        agent: false,
+        headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json", "content-length": body.length },
+      },
       (res) => {
         let text = "";
         res.on("data", (d: Buffer) => (text += d.toString()));
@@ -48,6 +56,9 @@ t.test("after SIGTERM new connections are refused while the process drains and e
   t.equal(await gw.exited, 0);
   t.ok(Date.now() - started < 5000, `an idle gateway exits promptly (${Date.now() - started} ms)`);
   await sleep(50);
-  const after = await fetch(`${gw.url}/health/live`).then((r) => r.status, () => "refused");
+  const after = await fetch(`${gw.url}/health/live`).then(
+    (r) => r.status,
+    () => "refused",
+  );
   t.equal(after, "refused");
 });

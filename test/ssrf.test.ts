@@ -7,10 +7,33 @@ import { assertUrlAllowed, createSsrfConnector, createSsrfLookup, isBlockedAddre
 
 t.test("private, loopback, link-local, reserved and multicast addresses are blocked", async (t) => {
   const blocked = [
-    "0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255", "100.64.0.1", "100.127.255.254", "127.0.0.1", "127.255.0.9",
-    "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.168.1.1", "192.0.0.8", "198.18.0.1", "224.0.0.1",
-    "239.255.255.250", "240.0.0.1", "255.255.255.255",
-    "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "febf::1", "ff02::1", "ff05::2",
+    "0.0.0.0",
+    "0.1.2.3",
+    "10.0.0.1",
+    "10.255.255.255",
+    "100.64.0.1",
+    "100.127.255.254",
+    "127.0.0.1",
+    "127.255.0.9",
+    "169.254.169.254",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",
+    "192.0.0.8",
+    "198.18.0.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "::",
+    "::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "fe80::1",
+    "fe80::1%eth0",
+    "febf::1",
+    "ff02::1",
+    "ff05::2",
     "[::1]",
   ];
   for (const ip of blocked) t.equal(isBlockedAddress(ip), true, `${ip} is blocked`);
@@ -18,8 +41,17 @@ t.test("private, loopback, link-local, reserved and multicast addresses are bloc
 
 t.test("IPv4 addresses hidden in IPv6 forms are judged by the IPv4 address", async (t) => {
   const blocked = [
-    "::ffff:127.0.0.1", "::ffff:7f00:1", "::FFFF:10.0.0.1", "::ffff:a9fe:a9fe", "0:0:0:0:0:ffff:192.168.0.1",
-    "::127.0.0.1", "::ffff:0:127.0.0.1", "64:ff9b::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::8.8.8.8", "2002:7f00:1::1",
+    "::ffff:127.0.0.1",
+    "::ffff:7f00:1",
+    "::FFFF:10.0.0.1",
+    "::ffff:a9fe:a9fe",
+    "0:0:0:0:0:ffff:192.168.0.1",
+    "::127.0.0.1",
+    "::ffff:0:127.0.0.1",
+    "64:ff9b::127.0.0.1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::8.8.8.8",
+    "2002:7f00:1::1",
     "2002:c0a8:101::",
   ];
   for (const ip of blocked) t.equal(isBlockedAddress(ip), true, `${ip} is blocked`);
@@ -29,8 +61,21 @@ t.test("IPv4 addresses hidden in IPv6 forms are judged by the IPv4 address", asy
 });
 
 t.test("public addresses are allowed, including those next to blocked ranges", async (t) => {
-  const allowed = ["8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0", "169.253.0.1",
-    "11.0.0.1", "223.255.255.255", "2606:4700:4700::1111", "2001:4860:4860::8888", "fbff::1", "2a00::1"];
+  const allowed = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "100.63.255.255",
+    "100.128.0.0",
+    "172.15.255.255",
+    "172.32.0.0",
+    "169.253.0.1",
+    "11.0.0.1",
+    "223.255.255.255",
+    "2606:4700:4700::1111",
+    "2001:4860:4860::8888",
+    "fbff::1",
+    "2a00::1",
+  ];
   for (const ip of allowed) t.equal(isBlockedAddress(ip), false, `${ip} is allowed`);
 });
 
@@ -62,11 +107,14 @@ t.test("only absolute http(s) URLs without credentials are accepted", async (t) 
   await rejects(t, "https://user:pw@example.com/", /credentials/);
 });
 
-t.test("public literals are accepted, and a name that does not resolve is accepted (the connect-time guard still applies)", async (t) => {
-  await t.resolves(assertUrlAllowed("https://8.8.8.8/hook", false));
-  await t.resolves(assertUrlAllowed("https://[2606:4700:4700::1111]/hook", false));
-  await t.resolves(assertUrlAllowed("https://no-such-host.invalid/hook", false));
-});
+t.test(
+  "public literals are accepted, and a name that does not resolve is accepted (the connect-time guard still applies)",
+  async (t) => {
+    await t.resolves(assertUrlAllowed("https://8.8.8.8/hook", false));
+    await t.resolves(assertUrlAllowed("https://[2606:4700:4700::1111]/hook", false));
+    await t.resolves(assertUrlAllowed("https://no-such-host.invalid/hook", false));
+  },
+);
 
 t.test("with allowPrivate every http(s) URL is accepted, but other schemes still are not", async (t) => {
   await t.resolves(assertUrlAllowed("http://127.0.0.1:8080/hook", true));
@@ -144,7 +192,11 @@ t.test("an undici agent with the SSRF connector refuses blocked literal addresse
   }
   t.equal(hits, 0, "no request reached the server");
   for (const host of ["127.0.0.1", hostname()]) {
-    t.equal(await (await request(`http://${host}:${port}/`, { dispatcher: open })).body.text(), "ok", `${host} allowed when private addresses are`);
+    t.equal(
+      await (await request(`http://${host}:${port}/`, { dispatcher: open })).body.text(),
+      "ok",
+      `${host} allowed when private addresses are`,
+    );
   }
   t.equal(hits, 2);
 });

@@ -6,7 +6,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The one human line a failed start-up prints; structured (JSON) log lines aside, there is no other. */
 function onlyLine(t: Test, output: string): string {
-  const lines = output.trim().split("\n").filter((l) => !l.startsWith("{"));
+  const lines = output
+    .trim()
+    .split("\n")
+    .filter((l) => !l.startsWith("{"));
   t.equal(lines.length, 1, `one line: ${output}`);
   t.match(lines[0], /^fatal: /);
   return lines[0] ?? "";
@@ -101,7 +104,11 @@ t.test("degraded mode starts without Redis, answers ingest 503 at once, and reco
   const entries = await raw.xrange(env["BRAIN_STREAM"]!, "-", "+");
   const markers = entries.map(([, f]) => JSON.parse(f[1]!).payload.marker as string);
   t.equal(entries.length, accepted, "exactly the accepted events are in the stream");
-  t.same(markers.filter((m) => refused.includes(m)), [], "nothing answered 503 was appended later");
+  t.same(
+    markers.filter((m) => refused.includes(m)),
+    [],
+    "nothing answered 503 was appended later",
+  );
   t.equal(gw.child.exitCode, null, "the process never stopped");
 });
 

@@ -11,8 +11,15 @@ const QUIET = { BRAIN_ROLE: "api", BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0" };
 const { app, config } = await buildApp(t, { ...QUIET, BRAIN_SECRET_KEY: SECRET_KEY });
 const admin = auth(ADMIN_TOKEN);
 const HOOK = "https://8.8.8.8/hook";
-const create = (name: string) => app.inject({ method: "POST", url: "/v1/subscribers", headers: admin, payload: { name, url: HOOK, event_types: ["*"] } });
-const rotate = (name: string) => app.inject({ method: "POST", url: `/v1/subscribers/${name}/rotate-secret`, headers: admin });
+const create = (name: string) =>
+  app.inject({
+    method: "POST",
+    url: "/v1/subscribers",
+    headers: admin,
+    payload: { name, url: HOOK, event_types: ["*"] },
+  });
+const rotate = (name: string) =>
+  app.inject({ method: "POST", url: `/v1/subscribers/${name}/rotate-secret`, headers: admin });
 
 t.test("with BRAIN_SECRET_KEY the stored secret is ciphertext and loadSubscribers decrypts it", async (t) => {
   const { secret } = (await create("sealed")).json();
@@ -33,7 +40,11 @@ t.test("rotation returns a new secret and both sign for 24 h, verifiable by a St
   t.not(secret, old);
   const ttl = Date.parse(previous_secret_expires_at) - Date.now();
   t.ok(ttl > 24 * 3600e3 - 60e3 && ttl <= 24 * 3600e3, "the old secret stays valid for 24 h");
-  t.equal((await app.inject({ method: "GET", url: "/v1/subscribers/rotating", headers: admin })).json().previous_secret_expires_at, previous_secret_expires_at);
+  t.equal(
+    (await app.inject({ method: "GET", url: "/v1/subscribers/rotating", headers: admin })).json()
+      .previous_secret_expires_at,
+    previous_secret_expires_at,
+  );
 
   const [loaded] = (await loadSubscribers(app.db, SECRET_KEY)).filter((s) => s.name === "rotating");
   t.same(loaded?.signingSecrets, [secret, old], "current first, then the previous one");
@@ -44,7 +55,8 @@ t.test("rotation returns a new secret and both sign for 24 h, verifiable by a St
 
   const [row] = await app.db.$client`select previous_secret from subscribers where name = 'rotating'`;
   t.match(row?.["previous_secret"], /^enc:v1:/, "the previous secret is encrypted too");
-  await app.db.$client`update subscribers set previous_secret_expires_at = now() - interval '1 second' where name = 'rotating'`;
+  await app.db
+    .$client`update subscribers set previous_secret_expires_at = now() - interval '1 second' where name = 'rotating'`;
   const [later] = (await loadSubscribers(app.db, SECRET_KEY)).filter((s) => s.name === "rotating");
   t.same(later?.signingSecrets, [secret], "after 24 h only the new secret signs");
   t.equal((await rotate("nobody")).statusCode, 404);
@@ -77,68 +89,185 @@ t.test("every subscriber route needs a token (401) with the admin scope (403)", 
     ["GET", "/v1/subscribers/guarded/dead-letters"],
   ];
   for (const [method, url] of routes) {
-    const none = await app.inject({ method: method as "GET", url, payload: method === "GET" || method === "DELETE" ? undefined : {} });
+    const none = await app.inject({
+      method: method as "GET",
+      url,
+      payload: method === "GET" || method === "DELETE" ? undefined : {},
+    });
     t.equal(none.statusCode, 401, `${method} ${url} without a token`);
     const publish = await app.inject({ method: method as "GET", url, headers: auth(PUBLISH_TOKEN) });
     t.equal(publish.statusCode, 403, `${method} ${url} with a publish token`);
   }
-  t.equal((await app.inject({ method: "GET", url: "/v1/subscribers/guarded", headers: admin })).statusCode, 200, "still there");
+  t.equal(
+    (await app.inject({ method: "GET", url: "/v1/subscribers/guarded", headers: admin })).statusCode,
+    200,
+    "still there",
+  );
 });
 
 t.test("the delivery log and dead letters are listed newest first with a limit", async (t) => {
   await create("logged");
   const at = (s: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, s));
-  await app.db.insert(deliveryAttempts).values([1, 2, 3].map((n) => ({
-    subscriberName: "logged", streamMessageId: `${n}-0`, eventId: `e${n}`, attempt: n, statusCode: n === 3 ? 200 : 503,
-    error: n === 3 ? null : "HTTP 503", durationMs: 10 * n, outcome: n === 3 ? ("delivered" as const) : ("retry" as const), at: at(n),
-  })));
-  const envelope = { id: "e7", type: "x.y", source: "s", payload: {}, meta: { schema_version: 1, producer: "p", source_module: "m" } };
+  await app.db.insert(deliveryAttempts).values(
+    [1, 2, 3].map((n) => ({
+      subscriberName: "logged",
+      streamMessageId: `${n}-0`,
+      eventId: `e${n}`,
+      attempt: n,
+      statusCode: n === 3 ? 200 : 503,
+      error: n === 3 ? null : "HTTP 503",
+      durationMs: 10 * n,
+      outcome: n === 3 ? ("delivered" as const) : ("retry" as const),
+      at: at(n),
+    })),
+  );
+  const envelope = {
+    id: "e7",
+    type: "x.y",
+    source: "s",
+    payload: {},
+    meta: { schema_version: 1, producer: "p", source_module: "m" },
+  };
   await app.db.insert(deadLetters).values([
-    { subscriberName: "logged", streamMessageId: "7-0", eventId: "e7", reason: "permanent_status", lastStatusCode: 400, lastError: "HTTP 400", attempts: 1, event: JSON.stringify(envelope), failedAt: at(7) },
-    { subscriberName: "logged", streamMessageId: "8-0", reason: "trimmed", attempts: 2, failedAt: at(8), resolvedAt: at(9) },
-    { subscriberName: "logged", streamMessageId: "9-0", eventId: "old", reason: "gone", lastStatusCode: 410, attempts: 1, event: '{"type":"old.one","source":"legacy","payload":{}}', failedAt: at(6) },
+    {
+      subscriberName: "logged",
+      streamMessageId: "7-0",
+      eventId: "e7",
+      reason: "permanent_status",
+      lastStatusCode: 400,
+      lastError: "HTTP 400",
+      attempts: 1,
+      event: JSON.stringify(envelope),
+      failedAt: at(7),
+    },
+    {
+      subscriberName: "logged",
+      streamMessageId: "8-0",
+      reason: "trimmed",
+      attempts: 2,
+      failedAt: at(8),
+      resolvedAt: at(9),
+    },
+    {
+      subscriberName: "logged",
+      streamMessageId: "9-0",
+      eventId: "old",
+      reason: "gone",
+      lastStatusCode: 410,
+      attempts: 1,
+      event: '{"type":"old.one","source":"legacy","payload":{}}',
+      failedAt: at(6),
+    },
   ]);
 
   const d = await app.inject({ method: "GET", url: "/v1/subscribers/logged/deliveries?limit=2", headers: admin });
   t.equal(d.statusCode, 200);
   t.same(d.json().deliveries, [
-    { stream_message_id: "3-0", event_id: "e3", attempt: 3, status_code: 200, error: null, duration_ms: 30, outcome: "delivered", at: at(3).toISOString() },
-    { stream_message_id: "2-0", event_id: "e2", attempt: 2, status_code: 503, error: "HTTP 503", duration_ms: 20, outcome: "retry", at: at(2).toISOString() },
+    {
+      stream_message_id: "3-0",
+      event_id: "e3",
+      attempt: 3,
+      status_code: 200,
+      error: null,
+      duration_ms: 30,
+      outcome: "delivered",
+      at: at(3).toISOString(),
+    },
+    {
+      stream_message_id: "2-0",
+      event_id: "e2",
+      attempt: 2,
+      status_code: 503,
+      error: "HTTP 503",
+      duration_ms: 20,
+      outcome: "retry",
+      at: at(2).toISOString(),
+    },
   ]);
-  t.equal((await app.inject({ method: "GET", url: "/v1/subscribers/logged/deliveries?limit=501", headers: admin })).statusCode, 400);
+  t.equal(
+    (await app.inject({ method: "GET", url: "/v1/subscribers/logged/deliveries?limit=501", headers: admin }))
+      .statusCode,
+    400,
+  );
 
-  const dl = (await app.inject({ method: "GET", url: "/v1/subscribers/logged/dead-letters", headers: admin })).json().dead_letters;
-  t.same(dl.map((x: { stream_message_id: string }) => x.stream_message_id), ["8-0", "7-0", "9-0"]);
+  const dl = (await app.inject({ method: "GET", url: "/v1/subscribers/logged/dead-letters", headers: admin })).json()
+    .dead_letters;
+  t.same(
+    dl.map((x: { stream_message_id: string }) => x.stream_message_id),
+    ["8-0", "7-0", "9-0"],
+  );
   t.match(dl[0], { reason: "trimmed", event: null, resolved_at: at(9).toISOString() });
   t.same(dl[1], {
-    stream_message_id: "7-0", event_id: "e7", reason: "permanent_status", last_status_code: 400, last_error: "HTTP 400",
-    attempts: 1, failed_at: at(7).toISOString(), resolved_at: null, event: envelope,
+    stream_message_id: "7-0",
+    event_id: "e7",
+    reason: "permanent_status",
+    last_status_code: 400,
+    last_error: "HTTP 400",
+    attempts: 1,
+    failed_at: at(7).toISOString(),
+    resolved_at: null,
+    event: envelope,
   });
-  t.same(dl[2].event.meta, { schema_version: 1, producer: "legacy", source_module: "unknown" }, "an entry without meta shows the default meta");
-  const open = (await app.inject({ method: "GET", url: "/v1/subscribers/logged/dead-letters?unresolved=true&limit=1", headers: admin })).json();
-  t.same(open.dead_letters.map((x: { stream_message_id: string }) => x.stream_message_id), ["7-0"]);
+  t.same(
+    dl[2].event.meta,
+    { schema_version: 1, producer: "legacy", source_module: "unknown" },
+    "an entry without meta shows the default meta",
+  );
+  const open = (
+    await app.inject({
+      method: "GET",
+      url: "/v1/subscribers/logged/dead-letters?unresolved=true&limit=1",
+      headers: admin,
+    })
+  ).json();
+  t.same(
+    open.dead_letters.map((x: { stream_message_id: string }) => x.stream_message_id),
+    ["7-0"],
+  );
 
   for (const path of ["deliveries", "dead-letters"]) {
-    t.equal((await app.inject({ method: "GET", url: `/v1/subscribers/nobody/${path}`, headers: admin })).statusCode, 404);
+    t.equal(
+      (await app.inject({ method: "GET", url: `/v1/subscribers/nobody/${path}`, headers: admin })).statusCode,
+      404,
+    );
   }
 });
 
 t.test("while Redis is down, create and delete answer 503 and leave Postgres as it was", async (t) => {
   const { app: gw } = await buildApp(t, QUIET);
-  const post = (name: string) => gw.inject({ method: "POST", url: "/v1/subscribers", headers: admin, payload: { name, url: HOOK, event_types: ["*"] } });
+  const post = (name: string) =>
+    gw.inject({
+      method: "POST",
+      url: "/v1/subscribers",
+      headers: admin,
+      payload: { name, url: HOOK, event_types: ["*"] },
+    });
   t.equal((await post("kept")).statusCode, 201);
   // The gateway's own link to Redis goes down (the server stays up for the other test files).
   gw.redis.disconnect();
   const res = await post("lost");
   t.equal(res.statusCode, 503);
   t.equal(res.headers["retry-after"], "5");
-  t.equal((await gw.inject({ method: "GET", url: "/v1/subscribers/lost", headers: admin })).statusCode, 404, "no row without its group");
+  t.equal(
+    (await gw.inject({ method: "GET", url: "/v1/subscribers/lost", headers: admin })).statusCode,
+    404,
+    "no row without its group",
+  );
   t.equal((await gw.inject({ method: "DELETE", url: "/v1/subscribers/kept", headers: admin })).statusCode, 503);
   const list = await gw.inject({ method: "GET", url: "/v1/subscribers", headers: admin });
   t.equal(list.statusCode, 200, "reads still answer from Postgres");
   t.match(list.json().subscribers, [{ name: "kept", stats: { pending: null, lag: null } }]);
-  const patched = await gw.inject({ method: "PATCH", url: "/v1/subscribers/kept", headers: admin, payload: { enabled: false } });
-  t.equal(patched.statusCode, 200, "a change that needs no group works; its lost notification is caught by the dispatchers' poll");
+  const patched = await gw.inject({
+    method: "PATCH",
+    url: "/v1/subscribers/kept",
+    headers: admin,
+    payload: { enabled: false },
+  });
+  t.equal(
+    patched.statusCode,
+    200,
+    "a change that needs no group works; its lost notification is caught by the dispatchers' poll",
+  );
 });
 
 t.test("the OpenAPI document describes every subscriber route", async (t) => {
@@ -152,7 +281,11 @@ t.test("the OpenAPI document describes every subscriber route", async (t) => {
   })) {
     for (const m of methods) {
       const op = doc.paths[path]?.[m];
-      t.match(op, { tags: ["subscribers"], summary: String, description: String, security: [{ bearerAuth: [] }] }, `${m} ${path}`);
+      t.match(
+        op,
+        { tags: ["subscribers"], summary: String, description: String, security: [{ bearerAuth: [] }] },
+        `${m} ${path}`,
+      );
       t.ok(op?.responses?.["401"] && op?.responses?.["403"], `${m} ${path} documents its errors`);
     }
   }

@@ -12,10 +12,12 @@ const { app, config } = await buildApp(t, QUIET);
 const admin = auth(ADMIN_TOKEN);
 const HOOK = "https://8.8.8.8/hook";
 
-const create = (payload: Record<string, unknown>, a = app) => a.inject({ method: "POST", url: "/v1/subscribers", headers: admin, payload });
+const create = (payload: Record<string, unknown>, a = app) =>
+  a.inject({ method: "POST", url: "/v1/subscribers", headers: admin, payload });
 /** Publishes one event through the ingest API; returns its stream id. */
 const publish = async (): Promise<string> =>
-  (await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() })).json().stream_message_id;
+  (await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope() })).json()
+    .stream_message_id;
 const get = (name: string) => app.inject({ method: "GET", url: `/v1/subscribers/${name}`, headers: admin });
 const patch = (name: string, payload: Record<string, unknown>) =>
   app.inject({ method: "PATCH", url: `/v1/subscribers/${name}`, headers: admin, payload });
@@ -27,32 +29,38 @@ const groups = async () =>
     }),
   );
 
-t.test("creating a subscriber answers 201 with its secret and makes a group that starts after the newest entry", async (t) => {
-  const before = await publish();
-  const res = await create({ name: "billing", url: HOOK, event_types: ["mission.created"] });
-  t.equal(res.statusCode, 201);
-  t.equal(res.headers["location"], "/v1/subscribers/billing");
-  const body = res.json();
-  t.match(body, {
-    name: "billing",
-    url: HOOK,
-    event_types: ["mission.created"],
-    description: null,
-    enabled: true,
-    max_attempts: 8,
-    timeout_ms: config.webhookTimeoutMs,
-    max_in_flight: 32,
-    headers: {},
-    previous_secret_expires_at: null,
-    stats: { pending: 0, lag: 0, delivered: 0, dead_lettered: 0, last_delivery_at: null },
-  });
-  t.match(body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
-  t.same((await groups()).get("billing"), { lastDeliveredId: before, pending: 0, lag: 0 }, "start_from latest = `$`");
-});
+t.test(
+  "creating a subscriber answers 201 with its secret and makes a group that starts after the newest entry",
+  async (t) => {
+    const before = await publish();
+    const res = await create({ name: "billing", url: HOOK, event_types: ["mission.created"] });
+    t.equal(res.statusCode, 201);
+    t.equal(res.headers["location"], "/v1/subscribers/billing");
+    const body = res.json();
+    t.match(body, {
+      name: "billing",
+      url: HOOK,
+      event_types: ["mission.created"],
+      description: null,
+      enabled: true,
+      max_attempts: 8,
+      timeout_ms: config.webhookTimeoutMs,
+      max_in_flight: 32,
+      headers: {},
+      previous_secret_expires_at: null,
+      stats: { pending: 0, lag: 0, delivered: 0, dead_lettered: 0, last_delivery_at: null },
+    });
+    t.match(body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    t.same((await groups()).get("billing"), { lastDeliveredId: before, pending: 0, lag: 0 }, "start_from latest = `$`");
+  },
+);
 
 t.test("start_from earliest replays every retained entry; a stream id starts after that entry", async (t) => {
   const first = await publish();
-  t.equal((await create({ name: "replay-all", url: HOOK, event_types: ["*"], start_from: "earliest" })).statusCode, 201);
+  t.equal(
+    (await create({ name: "replay-all", url: HOOK, event_types: ["*"], start_from: "earliest" })).statusCode,
+    201,
+  );
   t.equal((await create({ name: "from-id", url: HOOK, event_types: ["*"], start_from: first })).statusCode, 201);
   const g = await groups();
   t.equal(g.get("replay-all")?.lastDeliveredId, "0-0");
@@ -83,11 +91,26 @@ t.test("every field's own values are kept on create", async (t) => {
     headers: { "x-api-key": "k-123" },
   });
   t.equal(res.statusCode, 201);
-  t.match(res.json(), { description: "ops pager", enabled: false, max_attempts: 3, timeout_ms: 2500, max_in_flight: 4, headers: { "x-api-key": "k-123" }, secret });
+  t.match(res.json(), {
+    description: "ops pager",
+    enabled: false,
+    max_attempts: 3,
+    timeout_ms: 2500,
+    max_in_flight: 4,
+    headers: { "x-api-key": "k-123" },
+    secret,
+  });
   const [loaded] = (await loadSubscribers(app.db, null)).filter((s) => s.name === "custom_1");
   t.same(loaded, {
-    name: "custom_1", url: HOOK, eventTypes: ["a.b", "C_D:e-f"], enabled: false, maxAttempts: 3, timeoutMs: 2500, maxInFlight: 4,
-    headers: { "x-api-key": "k-123" }, signingSecrets: [secret],
+    name: "custom_1",
+    url: HOOK,
+    eventTypes: ["a.b", "C_D:e-f"],
+    enabled: false,
+    maxAttempts: 3,
+    timeoutMs: 2500,
+    maxInFlight: 4,
+    headers: { "x-api-key": "k-123" },
+    signingSecrets: [secret],
   });
 });
 
@@ -108,8 +131,18 @@ t.test("each subscriber rule answers 400 with the path of the offending field, a
     ["max_attempts 101", { max_attempts: 101 }, "/max_attempts", "INVALID_REQUEST"],
     ["max_in_flight 0", { max_in_flight: 0 }, "/max_in_flight", "INVALID_REQUEST"],
     ["reserved webhook-* header", { headers: { "webhook-id": "x" } }, "/headers/webhook-id", "INVALID_REQUEST"],
-    ["reserved x-brain-* header", { headers: { "X-Brain-Attempt": "1" } }, "/headers/X-Brain-Attempt", "INVALID_REQUEST"],
-    ["reserved content-type header", { headers: { "Content-Type": "text/plain" } }, "/headers/Content-Type", "INVALID_REQUEST"],
+    [
+      "reserved x-brain-* header",
+      { headers: { "X-Brain-Attempt": "1" } },
+      "/headers/X-Brain-Attempt",
+      "INVALID_REQUEST",
+    ],
+    [
+      "reserved content-type header",
+      { headers: { "Content-Type": "text/plain" } },
+      "/headers/Content-Type",
+      "INVALID_REQUEST",
+    ],
     ["reserved host header", { headers: { host: "evil" } }, "/headers/host", "INVALID_REQUEST"],
     ["invalid header name", { headers: { "a b": "x" } }, "/headers/a b", "INVALID_REQUEST"],
     ["header value not a string", { headers: { "x-n": 1 } }, "/headers/x-n", "INVALID_REQUEST"],
@@ -122,7 +155,10 @@ t.test("each subscriber rule answers 400 with the path of the offending field, a
     const res = await create({ ...base, ...over });
     t.equal(res.statusCode, 400, what);
     t.equal(res.json().code, code, `${what}: code`);
-    t.ok(res.json().details?.some((d: { path: string }) => d.path === path), `${what}: details name ${path}`);
+    t.ok(
+      res.json().details?.some((d: { path: string }) => d.path === path),
+      `${what}: details name ${path}`,
+    );
   }
   const timeout = await create({ ...base, timeout_ms: config.claimIdleMs });
   t.match(timeout.json().message, /below BRAIN_CLAIM_IDLE_MS \(60000\)/, "the message says why");
@@ -131,7 +167,12 @@ t.test("each subscriber rule answers 400 with the path of the offending field, a
 });
 
 t.test("a URL reaching loopback is refused at create and at PATCH with URL_NOT_ALLOWED", async (t) => {
-  for (const url of ["http://127.0.0.1:8080/hook", "http://localhost:8080/hook", `http://${hostname()}:8080/hook`, "http://[::ffff:7f00:1]/"]) {
+  for (const url of [
+    "http://127.0.0.1:8080/hook",
+    "http://localhost:8080/hook",
+    `http://${hostname()}:8080/hook`,
+    "http://[::ffff:7f00:1]/",
+  ]) {
     const res = await create({ name: "ssrf", url, event_types: ["*"] });
     t.equal(res.statusCode, 400, url);
     t.match(res.json(), { code: "URL_NOT_ALLOWED", details: [{ path: "/url" }] }, url);
@@ -146,8 +187,14 @@ t.test("a URL reaching loopback is refused at create and at PATCH with URL_NOT_A
 t.test("with BRAIN_WEBHOOK_ALLOW_PRIVATE=true loopback URLs are accepted", async (t) => {
   const { app: open } = await buildApp(t, { ...QUIET, BRAIN_WEBHOOK_ALLOW_PRIVATE: "true" });
   t.equal((await create({ name: "local", url: "http://127.0.0.1:9/hook", event_types: ["*"] }, open)).statusCode, 201);
-  t.equal((await create({ name: "named", url: `http://${hostname()}:9/hook`, event_types: ["*"] }, open)).statusCode, 201);
-  t.equal((await create({ name: "ftp", url: "ftp://127.0.0.1/", event_types: ["*"] }, open)).json().code, "URL_NOT_ALLOWED");
+  t.equal(
+    (await create({ name: "named", url: `http://${hostname()}:9/hook`, event_types: ["*"] }, open)).statusCode,
+    201,
+  );
+  t.equal(
+    (await create({ name: "ftp", url: "ftp://127.0.0.1/", event_types: ["*"] }, open)).json().code,
+    "URL_NOT_ALLOWED",
+  );
 });
 
 t.test("a second subscriber with a taken name is 409 and the first one is untouched", async (t) => {
@@ -164,7 +211,13 @@ t.test("list and get show live stats and never the secret", async (t) => {
   const secret = (await create({ name: "stats", url: HOOK, event_types: ["*"] })).json().secret as string;
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push(await publish());
-  t.match((await get("stats")).json().stats, { pending: 0, lag: 3, delivered: 0, dead_lettered: 0, last_delivery_at: null });
+  t.match((await get("stats")).json().stats, {
+    pending: 0,
+    lag: 3,
+    delivered: 0,
+    dead_lettered: 0,
+    last_delivery_at: null,
+  });
 
   await app.redis.xreadgroup("GROUP", "stats", "c1", "COUNT", 2, "STREAMS", config.stream, ">");
   await app.db.insert(processedEvents).values([
@@ -178,7 +231,12 @@ t.test("list and get show live stats and never the secret", async (t) => {
   t.equal(list.statusCode, 200);
   const names = list.json().subscribers.map((s: { name: string }) => s.name);
   t.same(names, [...names].sort(), "sorted by name");
-  t.match(list.json().subscribers.find((s: { name: string }) => s.name === "stats").stats, { pending: 2, lag: 1, delivered: 1, dead_lettered: 1 });
+  t.match(list.json().subscribers.find((s: { name: string }) => s.name === "stats").stats, {
+    pending: 2,
+    lag: 1,
+    delivered: 1,
+    dead_lettered: 1,
+  });
   for (const body of [one.body, list.body]) {
     t.notOk(body.includes(secret), "the secret is not shown");
     t.notOk(body.includes('"secret"'), "no secret field");
@@ -187,15 +245,38 @@ t.test("list and get show live stats and never the secret", async (t) => {
 
 t.test("PATCH changes the given fields only; unknown is 404, an empty change 400", async (t) => {
   await create({ name: "patchme", url: HOOK, event_types: ["a"], description: "d", headers: { "x-a": "1" } });
-  const res = await patch("patchme", { event_types: ["b", "*"], enabled: false, max_attempts: 2, timeout_ms: 1000, max_in_flight: 5, headers: { "x-b": "2" }, description: null });
+  const res = await patch("patchme", {
+    event_types: ["b", "*"],
+    enabled: false,
+    max_attempts: 2,
+    timeout_ms: 1000,
+    max_in_flight: 5,
+    headers: { "x-b": "2" },
+    description: null,
+  });
   t.equal(res.statusCode, 200);
-  t.match(res.json(), { url: HOOK, event_types: ["b", "*"], enabled: false, max_attempts: 2, timeout_ms: 1000, max_in_flight: 5, headers: { "x-b": "2" }, description: null });
+  t.match(res.json(), {
+    url: HOOK,
+    event_types: ["b", "*"],
+    enabled: false,
+    max_attempts: 2,
+    timeout_ms: 1000,
+    max_in_flight: 5,
+    headers: { "x-b": "2" },
+    description: null,
+  });
   t.ok(res.json().updated_at > res.json().created_at);
   t.equal((await patch("patchme", { url: "https://8.8.4.4/new" })).json().url, "https://8.8.4.4/new");
   t.equal((await patch("nobody", { enabled: true })).statusCode, 404);
   t.equal((await patch("patchme", {})).statusCode, 400);
-  t.match((await patch("patchme", { timeout_ms: config.claimIdleMs + 1 })).json(), { statusCode: 400, details: [{ path: "/timeout_ms" }] });
-  t.match((await patch("patchme", { headers: { "webhook-signature": "x" } })).json(), { statusCode: 400, details: [{ path: "/headers/webhook-signature" }] });
+  t.match((await patch("patchme", { timeout_ms: config.claimIdleMs + 1 })).json(), {
+    statusCode: 400,
+    details: [{ path: "/timeout_ms" }],
+  });
+  t.match((await patch("patchme", { headers: { "webhook-signature": "x" } })).json(), {
+    statusCode: 400,
+    details: [{ path: "/headers/webhook-signature" }],
+  });
   t.match((await patch("patchme", { name: "renamed" })).json(), { statusCode: 400, details: [{ path: "/name" }] });
 });
 
@@ -207,9 +288,15 @@ t.test("disableSubscriber turns delivery off, as a 410 Gone answer does", async 
 
 t.test("DELETE removes the row with its dedup rows, dead letters and attempts, and destroys the group", async (t) => {
   await create({ name: "doomed", url: HOOK, event_types: ["*"] });
-  await app.db.insert(processedEvents).values({ subscriberName: "doomed", streamMessageId: "1-0", outcome: "dead_lettered" });
-  await app.db.insert(deadLetters).values({ subscriberName: "doomed", streamMessageId: "1-0", reason: "gone", attempts: 1 });
-  await app.db.insert(deliveryAttempts).values({ subscriberName: "doomed", streamMessageId: "1-0", attempt: 1, durationMs: 3, outcome: "dead_lettered" });
+  await app.db
+    .insert(processedEvents)
+    .values({ subscriberName: "doomed", streamMessageId: "1-0", outcome: "dead_lettered" });
+  await app.db
+    .insert(deadLetters)
+    .values({ subscriberName: "doomed", streamMessageId: "1-0", reason: "gone", attempts: 1 });
+  await app.db
+    .insert(deliveryAttempts)
+    .values({ subscriberName: "doomed", streamMessageId: "1-0", attempt: 1, durationMs: 3, outcome: "dead_lettered" });
   const res = await app.inject({ method: "DELETE", url: "/v1/subscribers/doomed", headers: admin });
   t.equal(res.statusCode, 204);
   t.equal(res.body, "");
@@ -221,5 +308,9 @@ t.test("DELETE removes the row with its dedup rows, dead letters and attempts, a
     (select count(*) from delivery_attempts where subscriber_name = 'doomed')::int as a`;
   t.same(counts, { p: 0, d: 0, a: 0 });
   t.equal((await app.inject({ method: "DELETE", url: "/v1/subscribers/doomed", headers: admin })).statusCode, 404);
-  t.equal((await create({ name: "doomed", url: HOOK, event_types: ["*"] })).statusCode, 201, "the name can be used again");
+  t.equal(
+    (await create({ name: "doomed", url: HOOK, event_types: ["*"] })).statusCode,
+    201,
+    "the name can be used again",
+  );
 });

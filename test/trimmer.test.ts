@@ -15,11 +15,23 @@ const ENV = { BRAIN_ROLE: "api", BRAIN_TRIM_INTERVAL_MS: "0" };
 function trimmerFor(app: FastifyInstance, maxLen: number, warnings: unknown[][] = [], retentionMs = 0) {
   const log = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as FastifyBaseLogger;
   const lease = new Lease(app.redis, app.keys.lock("trimmer"), 10_000);
-  return new Trimmer({ redis: app.redis, db: app.db, stream: app.keys.stream, maxLen, retentionMs, metrics: app.metrics, log, lease });
+  return new Trimmer({
+    redis: app.redis,
+    db: app.db,
+    stream: app.keys.stream,
+    maxLen,
+    retentionMs,
+    metrics: app.metrics,
+    log,
+    lease,
+  });
 }
 
 async function append(app: FastifyInstance, types: string[]): Promise<string[]> {
-  const items = types.map((type) => ({ json: JSON.stringify(envelope({ type, id: `e-${Math.random().toString(36).slice(2)}` })), eventId: "x" }));
+  const items = types.map((type) => ({
+    json: JSON.stringify(envelope({ type, id: `e-${Math.random().toString(36).slice(2)}` })),
+    eventId: "x",
+  }));
   return (await app.publisher.publish(items)).map((r) => r.streamMessageId);
 }
 
@@ -78,9 +90,25 @@ t.test("with no consumer group the stream is kept whole up to the cap", async (t
 t.test("past the cap a stuck subscriber's unread entries become trimmed dead letters, logged once", async (t) => {
   const { app } = await buildApp(t, ENV);
   const stream = app.keys.stream;
-  await app.db.insert(subscribers).values({ name: "stuck", url: "https://example.com/hook", eventTypes: ["mission.created"], secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0" });
+  await app.db
+    .insert(subscribers)
+    .values({
+      name: "stuck",
+      url: "https://example.com/hook",
+      eventTypes: ["mission.created"],
+      secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0",
+    });
   await app.redis.xgroup("CREATE", stream, "stuck", "0", "MKSTREAM");
-  const added = await append(app, ["mission.created", "mission.created", "mission.created", "other.type", "mission.created", "mission.created", "mission.created", "mission.created"]);
+  const added = await append(app, [
+    "mission.created",
+    "mission.created",
+    "mission.created",
+    "other.type",
+    "mission.created",
+    "mission.created",
+    "mission.created",
+    "mission.created",
+  ]);
   // It holds the first two pending and never ACKs: the floor cannot move past them.
   await app.redis.xreadgroup("GROUP", "stuck", "c", "COUNT", 2, "STREAMS", stream, ">");
 
@@ -89,12 +117,25 @@ t.test("past the cap a stuck subscriber's unread entries become trimmed dead let
   t.same(await trimmer.tick(), { acked: 0, capped: 5 });
   t.same(await ids(app), added.slice(5), "down to the cap");
 
-  const letters = await app.db.select().from(deadLetters).where(eq(deadLetters.subscriberName, "stuck")).orderBy(deadLetters.streamMessageId);
+  const letters = await app.db
+    .select()
+    .from(deadLetters)
+    .where(eq(deadLetters.subscriberName, "stuck"))
+    .orderBy(deadLetters.streamMessageId);
   // Entries 2 and 4 were unread and wanted; 3 is a type stuck does not want; 0 and 1 are pending.
-  t.same(letters.map((l) => l.streamMessageId), [added[2], added[4]]);
-  t.ok(letters.every((l) => l.reason === "trimmed" && l.event !== null && JSON.parse(l.event).type === "mission.created"), "payload kept for redelivery");
+  t.same(
+    letters.map((l) => l.streamMessageId),
+    [added[2], added[4]],
+  );
+  t.ok(
+    letters.every((l) => l.reason === "trimmed" && l.event !== null && JSON.parse(l.event).type === "mission.created"),
+    "payload kept for redelivery",
+  );
   const dedup = await app.db.select().from(processedEvents).where(eq(processedEvents.subscriberName, "stuck"));
-  t.same(dedup.map((d) => d.outcome), ["dead_lettered", "dead_lettered"]);
+  t.same(
+    dedup.map((d) => d.outcome),
+    ["dead_lettered", "dead_lettered"],
+  );
 
   // The pending ones come back to the dispatcher as XAUTOCLAIM deletedIds.
   const [, , deleted] = (await app.redis.xautoclaim(stream, "stuck", "c", 0, "0-0")) as [string, unknown[], string[]];

@@ -202,15 +202,37 @@ export class EventConsumer<R = void> {
     const wanted: ConsumedEvent[] = [];
     for (const e of entries) {
       const decoded = decodeEntry(e.id, e.fields);
-      if (e.fields === null) void this.deadLetter(e.id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", e.attempt, null);
-      else if (decoded === null) void this.deadLetter(e.id, null, "permanent_status", null, "the entry holds no parseable event", e.attempt, null);
+      if (e.fields === null)
+        void this.deadLetter(
+          e.id,
+          null,
+          "trimmed",
+          null,
+          "the entry was trimmed from the stream before delivery",
+          e.attempt,
+          null,
+        );
+      else if (decoded === null)
+        void this.deadLetter(
+          e.id,
+          null,
+          "permanent_status",
+          null,
+          "the entry holds no parseable event",
+          e.attempt,
+          null,
+        );
       else if (!this.handlerFor(decoded.event.type)) unwanted.push(e.id);
       else wanted.push({ ...decoded, attempt: e.attempt });
     }
     let done: Set<string> | null = null;
     for (let backoff = 200; done === null && !this.stopping; backoff = Math.min(backoff * 2, 5000)) {
       try {
-        done = await processedIds(this.opts.db, this.opts.subscriber, wanted.map((w) => w.streamMessageId));
+        done = await processedIds(
+          this.opts.db,
+          this.opts.subscriber,
+          wanted.map((w) => w.streamMessageId),
+        );
       } catch (err) {
         this.warn(err, "dedup check failed (Postgres?); nothing is delivered or ACKed until it is back");
         await sleep(backoff);
@@ -244,7 +266,15 @@ export class EventConsumer<R = void> {
     const id = event.streamMessageId;
     if (event.attempt > this.maxAttempts) {
       // Crashes or reclaims used up the attempts without a recorded answer.
-      return this.deadLetter(id, event.event.id ?? null, "max_attempts_exceeded", null, `delivered ${event.attempt - 1} times without an answer`, event.attempt - 1, event.json);
+      return this.deadLetter(
+        id,
+        event.event.id ?? null,
+        "max_attempts_exceeded",
+        null,
+        `delivered ${event.attempt - 1} times without an answer`,
+        event.attempt - 1,
+        event.json,
+      );
     }
     if (!(await this.slots.acquire())) {
       this.held.delete(id);
@@ -286,7 +316,15 @@ export class EventConsumer<R = void> {
     }
   }
 
-  private async deadLetter(id: string, eventId: string | null, reason: DeadLetterReason, statusCode: number | null, error: string | null, attempts: number, event: string | null): Promise<void> {
+  private async deadLetter(
+    id: string,
+    eventId: string | null,
+    reason: DeadLetterReason,
+    statusCode: number | null,
+    error: string | null,
+    attempts: number,
+    event: string | null,
+  ): Promise<void> {
     await this.settler.settle({ id, eventId, deadLetter: { reason, statusCode, error, attempts, event } });
     this.held.delete(id);
     this.opts.onDeadLetter?.(id, reason);
@@ -317,7 +355,9 @@ export class EventConsumer<R = void> {
   /** Renews the lease on every held entry; forgets retries another consumer took meanwhile. */
   private async heartbeat(): Promise<void> {
     if (this.held.size === 0) return;
-    const { lost } = await ownClaim(this.opts.redis, this.opts.stream, this.group, this.opts.consumer, "justid", [...this.held]);
+    const { lost } = await ownClaim(this.opts.redis, this.opts.stream, this.group, this.opts.consumer, "justid", [
+      ...this.held,
+    ]);
     for (const id of lost) {
       if (this.retries.delete(id)) this.held.delete(id);
     }
@@ -327,7 +367,14 @@ export class EventConsumer<R = void> {
   private async reclaim(): Promise<void> {
     if (!this.hasCapacity()) return;
     const { stream } = this.opts;
-    const { entries, deletedIds } = await autoClaim(this.opts.redis, stream, this.group, this.opts.consumer, this.opts.claimIdleMs, READ_COUNT);
+    const { entries, deletedIds } = await autoClaim(
+      this.opts.redis,
+      stream,
+      this.group,
+      this.opts.consumer,
+      this.opts.claimIdleMs,
+      READ_COUNT,
+    );
     for (const id of deletedIds) {
       this.held.add(id);
       void this.deadLetter(id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", 0, null);

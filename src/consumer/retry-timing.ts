@@ -12,7 +12,12 @@ export const JITTER = 0.2;
  * Milliseconds to wait after failed attempt `attempt` (1-based). `retryAfterMs`, when the
  * receiver sent one, replaces the jittered schedule but never exceeds its longest delay.
  */
-export function retryDelayMs(schedule: number[], attempt: number, retryAfterMs: number | null = null, random = Math.random): number {
+export function retryDelayMs(
+  schedule: number[],
+  attempt: number,
+  retryAfterMs: number | null = null,
+  random = Math.random,
+): number {
   const longest = Math.max(0, ...schedule);
   if (retryAfterMs !== null) return Math.min(Math.max(0, retryAfterMs), longest);
   const base = schedule[Math.min(Math.max(attempt, 1), schedule.length) - 1] ?? 0;

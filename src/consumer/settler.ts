@@ -92,7 +92,12 @@ export class Settler {
         this.written.push(...batch);
         const acked = this.written.splice(0);
         try {
-          await ack(this.redis, this.stream, this.group, acked.map((p) => p.id));
+          await ack(
+            this.redis,
+            this.stream,
+            this.group,
+            acked.map((p) => p.id),
+          );
         } catch (err) {
           // A vanished group has nothing to ACK; its recreation re-reads and dedups these.
           if (!isNoGroup(err)) {

@@ -13,11 +13,20 @@ export async function recentDeadLetters(db: Executor, name: string, limit: numbe
   const where = unresolvedOnly
     ? and(eq(deadLetters.subscriberName, name), sql`${deadLetters.resolvedAt} is null`)
     : eq(deadLetters.subscriberName, name);
-  return db.select().from(deadLetters).where(where).orderBy(desc(deadLetters.failedAt), desc(deadLetters.id)).limit(limit);
+  return db
+    .select()
+    .from(deadLetters)
+    .where(where)
+    .orderBy(desc(deadLetters.failedAt), desc(deadLetters.id))
+    .limit(limit);
 }
 
 /** One subscriber's dead letter for a stream entry, or null. */
-export async function findDeadLetter(db: Executor, name: string, streamMessageId: string): Promise<DeadLetterRow | null> {
+export async function findDeadLetter(
+  db: Executor,
+  name: string,
+  streamMessageId: string,
+): Promise<DeadLetterRow | null> {
   const [row] = await db
     .select()
     .from(deadLetters)
@@ -89,7 +98,14 @@ export async function recordTrimmed(db: Db, subscriber: string, entries: Trimmed
   const recorded = await db.transaction(async (tx) => {
     const fresh = await tx
       .insert(processedEvents)
-      .values(entries.map((e) => ({ subscriberName: subscriber, streamMessageId: e.id, eventId: e.eventId, outcome: "dead_lettered" as const })))
+      .values(
+        entries.map((e) => ({
+          subscriberName: subscriber,
+          streamMessageId: e.id,
+          eventId: e.eventId,
+          outcome: "dead_lettered" as const,
+        })),
+      )
       .onConflictDoNothing()
       .returning({ id: processedEvents.streamMessageId });
     const ids = new Set(fresh.map((f) => f.id));
@@ -104,7 +120,9 @@ export async function recordTrimmed(db: Db, subscriber: string, entries: Trimmed
         attempts: 0,
         event: e.json,
       }));
-    return values.length === 0 ? [] : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+    return values.length === 0
+      ? []
+      : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
   });
   return recorded.length;
 }

@@ -78,8 +78,20 @@ export async function recordOutcomes(db: Db, subscriber: string, batch: Outcome[
     outcome: o.deadLetter ? ("dead_lettered" as const) : ("delivered" as const),
   }));
   const letters = batch.flatMap(({ id, eventId, deadLetter: d }) =>
-    d ? [{ subscriberName: subscriber, streamMessageId: id, eventId, reason: d.reason, lastStatusCode: d.statusCode,
-           lastError: d.error, attempts: d.attempts, event: d.event }] : [],
+    d
+      ? [
+          {
+            subscriberName: subscriber,
+            streamMessageId: id,
+            eventId,
+            reason: d.reason,
+            lastStatusCode: d.statusCode,
+            lastError: d.error,
+            attempts: d.attempts,
+            event: d.event,
+          },
+        ]
+      : [],
   );
   await db.transaction(async (tx) => {
     await tx.insert(processedEvents).values(rows).onConflictDoNothing();

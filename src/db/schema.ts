@@ -6,7 +6,18 @@
  * redelivery keeps the stream id.
  */
 import { sql } from "drizzle-orm";
-import { bigserial, boolean, index, integer, jsonb, pgTable, text, timestamp, unique, varchar } from "drizzle-orm/pg-core";
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  varchar,
+} from "drizzle-orm/pg-core";
 
 export const subscribers = pgTable("subscribers", {
   name: varchar("name", { length: 63 }).primaryKey(),
@@ -51,7 +62,9 @@ export const deadLetters = pgTable(
       .references(() => subscribers.name, { onDelete: "cascade" }),
     streamMessageId: varchar("stream_message_id", { length: 50 }).notNull(),
     eventId: varchar("event_id", { length: 64 }),
-    reason: text("reason", { enum: ["permanent_status", "gone", "max_attempts_exceeded", "ssrf_blocked", "trimmed"] }).notNull(),
+    reason: text("reason", {
+      enum: ["permanent_status", "gone", "max_attempts_exceeded", "ssrf_blocked", "trimmed"],
+    }).notNull(),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
     attempts: integer("attempts").notNull(),
@@ -83,7 +96,12 @@ export const deliveryAttempts = pgTable(
     error: text("error"),
     durationMs: integer("duration_ms").notNull(),
     outcome: text("outcome", { enum: ["delivered", "retry", "dead_lettered"] }).notNull(),
-    at: timestamp("at", { withTimezone: true }).notNull().default(sql`now()`),
+    at: timestamp("at", { withTimezone: true })
+      .notNull()
+      .default(sql`now()`),
   },
-  (t) => [index("delivery_attempts_subscriber_at_idx").on(t.subscriberName, t.at.desc()), index("delivery_attempts_at_brin").using("brin", t.at)],
+  (t) => [
+    index("delivery_attempts_subscriber_at_idx").on(t.subscriberName, t.at.desc()),
+    index("delivery_attempts_at_brin").using("brin", t.at),
+  ],
 );

@@ -11,7 +11,11 @@ export type NewSubscriberRow = typeof subscribers.$inferInsert;
 
 /** Inserts a row; returns null when the name is taken. */
 export async function insertSubscriber(db: Executor, row: NewSubscriberRow): Promise<SubscriberRow | null> {
-  const [created] = await db.insert(subscribers).values(row).onConflictDoNothing({ target: subscribers.name }).returning();
+  const [created] = await db
+    .insert(subscribers)
+    .values(row)
+    .onConflictDoNothing({ target: subscribers.name })
+    .returning();
   return created ?? null;
 }
 
@@ -36,7 +40,11 @@ export async function eventTypesOf(db: Executor, names: string[]): Promise<Map<s
 }
 
 /** Applies a partial change; returns the updated row, or null when it does not exist. */
-export async function updateSubscriberRow(db: Executor, name: string, change: Partial<NewSubscriberRow>): Promise<SubscriberRow | null> {
+export async function updateSubscriberRow(
+  db: Executor,
+  name: string,
+  change: Partial<NewSubscriberRow>,
+): Promise<SubscriberRow | null> {
   const [row] = await db
     .update(subscribers)
     .set({ ...change, updatedAt: new Date() })
@@ -56,7 +64,11 @@ export async function disableSubscriber(db: Executor, name: string): Promise<voi
  * by a deletion is never brought back by a consumer that saw NOGROUP before the commit.
  */
 export async function isSubscriberEnabled(db: Executor, name: string): Promise<boolean> {
-  const [row] = await db.select({ enabled: subscribers.enabled }).from(subscribers).where(eq(subscribers.name, name)).for("share");
+  const [row] = await db
+    .select({ enabled: subscribers.enabled })
+    .from(subscribers)
+    .where(eq(subscribers.name, name))
+    .for("share");
   return row?.enabled === true;
 }
 
@@ -72,12 +84,21 @@ export async function deleteSubscriberRow(db: Executor, name: string): Promise<b
  * Replaces the secret with `sealedNew` and keeps the current one as the previous secret until
  * `expiresAt`, in one statement so two concurrent rotations cannot lose a secret that signs.
  */
-export async function rotateSecretRow(db: Executor, name: string, sealedNew: string, expiresAt: Date): Promise<boolean> {
+export async function rotateSecretRow(
+  db: Executor,
+  name: string,
+  sealedNew: string,
+  expiresAt: Date,
+): Promise<boolean> {
   const rows = await db
     .update(subscribers)
-    .set({ previousSecret: sql`${subscribers.secret}`, previousSecretExpiresAt: expiresAt, secret: sealedNew, updatedAt: new Date() })
+    .set({
+      previousSecret: sql`${subscribers.secret}`,
+      previousSecretExpiresAt: expiresAt,
+      secret: sealedNew,
+      updatedAt: new Date(),
+    })
     .where(eq(subscribers.name, name))
     .returning({ name: subscribers.name });
   return rows.length > 0;
 }
-

@@ -125,7 +125,9 @@ export class Dispatcher {
 
   private limits(sub: SubscriberConfig, run: Running) {
     const deliver = webhookHandler(this.deps, () => run.current);
-    const handlers: Record<string, EventHandler<AttemptResult>> = Object.fromEntries(sub.eventTypes.map((t) => [t, deliver]));
+    const handlers: Record<string, EventHandler<AttemptResult>> = Object.fromEntries(
+      sub.eventTypes.map((t) => [t, deliver]),
+    );
     return { handlers, maxAttempts: sub.maxAttempts, maxInFlight: sub.maxInFlight };
   }
 

@@ -30,7 +30,11 @@ export interface RedeliverContext {
 }
 
 /** Makes the attempt; throws NotFound for an unknown subscriber or dead letter. */
-export async function redeliver(ctx: RedeliverContext, name: string, streamMessageId: string): Promise<RedeliverResult> {
+export async function redeliver(
+  ctx: RedeliverContext,
+  name: string,
+  streamMessageId: string,
+): Promise<RedeliverResult> {
   const sub = await loadSubscriber(ctx.db, name, ctx.secretKey);
   if (!sub) throw new errors.NotFound(`no subscriber named ${name}`);
   const letter = await findDeadLetter(ctx.db, name, streamMessageId);
@@ -58,5 +62,11 @@ export async function redeliver(ctx: RedeliverContext, name: string, streamMessa
   const error = result.kind === "success" ? null : result.error;
   const { statusCode, durationMs } = result;
   await recordRedelivery(ctx.db, letter, { attempt, delivered, statusCode, error, durationMs });
-  return { stream_message_id: streamMessageId, outcome: delivered ? "delivered" : "failed", attempt, status_code: statusCode, error };
+  return {
+    stream_message_id: streamMessageId,
+    outcome: delivered ? "delivered" : "failed",
+    attempt,
+    status_code: statusCode,
+    error,
+  };
 }

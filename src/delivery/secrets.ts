@@ -69,15 +69,20 @@ export function isSealed(stored: string): boolean {
 export function openSecret(stored: string, secretKey: string | null): string {
   if (!isSealed(stored)) return stored;
   if (secretKey === null) {
-    throw new Error("a subscriber secret is encrypted at rest but BRAIN_SECRET_KEY is not set: set it to the key it was sealed with");
+    throw new Error(
+      "a subscriber secret is encrypted at rest but BRAIN_SECRET_KEY is not set: set it to the key it was sealed with",
+    );
   }
   const [iv, tag, ciphertext] = stored.slice(SEALED_PREFIX.length).split(":");
-  if (iv === undefined || tag === undefined || ciphertext === undefined) throw new Error("a stored subscriber secret is malformed");
+  if (iv === undefined || tag === undefined || ciphertext === undefined)
+    throw new Error("a stored subscriber secret is malformed");
   try {
     const decipher = createDecipheriv("aes-256-gcm", aesKey(secretKey), Buffer.from(iv, "base64url"));
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
   } catch {
-    throw new Error("a subscriber secret cannot be decrypted: BRAIN_SECRET_KEY differs from the key it was sealed with");
+    throw new Error(
+      "a subscriber secret cannot be decrypted: BRAIN_SECRET_KEY differs from the key it was sealed with",
+    );
   }
 }

@@ -30,7 +30,12 @@ export function sign(secret: string, id: string, timestampSeconds: number, body:
 }
 
 /** The Standard Webhooks headers of one attempt; the timestamp is taken afresh for each attempt. */
-export function signatureHeaders(secrets: string[], id: string, body: string, now = Date.now()): Record<string, string> {
+export function signatureHeaders(
+  secrets: string[],
+  id: string,
+  body: string,
+  now = Date.now(),
+): Record<string, string> {
   const timestamp = Math.floor(now / 1000);
   return {
     "webhook-id": id,

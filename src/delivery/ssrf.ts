@@ -126,14 +126,17 @@ export async function assertUrlAllowed(raw: string, allowPrivate: boolean): Prom
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   if (isLocalhostName(host)) throw new errors.UrlNotAllowed(`url host ${host} is loopback; ${ALLOW_HINT}`);
   if (isIP(host) !== 0) {
-    if (isBlockedAddress(host)) throw new errors.UrlNotAllowed(`url host ${host} is a private or reserved address; ${ALLOW_HINT}`);
+    if (isBlockedAddress(host))
+      throw new errors.UrlNotAllowed(`url host ${host} is a private or reserved address; ${ALLOW_HINT}`);
     return;
   }
   let addresses: LookupAddress[];
   let timer: NodeJS.Timeout | undefined;
   try {
     // A resolver that does not answer is treated like one that fails: the request must not hang.
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("DNS timeout")), DNS_TIMEOUT_MS)));
+    const timeout = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error("DNS timeout")), DNS_TIMEOUT_MS)),
+    );
     addresses = await Promise.race([dns.lookup(host, { all: true, verbatim: true }), timeout]);
   } catch {
     return;
@@ -142,7 +145,9 @@ export async function assertUrlAllowed(raw: string, allowPrivate: boolean): Prom
   }
   const blocked = addresses.find((a) => isBlockedAddress(a.address));
   if (blocked) {
-    throw new errors.UrlNotAllowed(`url host ${host} resolves to ${blocked.address}, a private or reserved address; ${ALLOW_HINT}`);
+    throw new errors.UrlNotAllowed(
+      `url host ${host} resolves to ${blocked.address}, a private or reserved address; ${ALLOW_HINT}`,
+    );
   }
 }
 
@@ -174,7 +179,12 @@ export function createSsrfLookup(allowPrivate: boolean) {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       const blocked = err ? undefined : addresses.find((a) => isBlockedAddress(a.address));
       if (blocked) {
-        callback(new SsrfBlockedError(`${hostname} resolves to ${blocked.address}, a private or reserved address (SSRF guard)`), "");
+        callback(
+          new SsrfBlockedError(
+            `${hostname} resolves to ${blocked.address}, a private or reserved address (SSRF guard)`,
+          ),
+          "",
+        );
         return;
       }
       reply(callback, options, err, addresses);
@@ -189,7 +199,10 @@ export function createSsrfLookup(allowPrivate: boolean) {
  * addresses were allowed would otherwise still be reached), and names go through
  * `createSsrfLookup`.
  */
-export function createSsrfConnector(allowPrivate: boolean, options: buildConnector.BuildOptions = {}): buildConnector.connector {
+export function createSsrfConnector(
+  allowPrivate: boolean,
+  options: buildConnector.BuildOptions = {},
+): buildConnector.connector {
   const connect = buildConnector({ ...options, lookup: createSsrfLookup(allowPrivate) });
   return (opts, callback) => {
     const host = opts.hostname.startsWith("[") ? opts.hostname.slice(1, -1) : opts.hostname;
@@ -201,7 +214,12 @@ export function createSsrfConnector(allowPrivate: boolean, options: buildConnect
   };
 }
 
-function reply(callback: LookupCallback, options: LookupOptions, err: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void {
+function reply(
+  callback: LookupCallback,
+  options: LookupOptions,
+  err: NodeJS.ErrnoException | null,
+  addresses: LookupAddress[],
+): void {
   if (err) return callback(err, "");
   if (options.all) return callback(null, addresses);
   const first = addresses[0];

@@ -50,7 +50,11 @@ export async function loadSubscribers(db: Db, secretKey: string | null): Promise
 }
 
 /** One subscriber with opened signing secrets, or null. */
-export async function loadSubscriber(db: Executor, name: string, secretKey: string | null): Promise<SubscriberConfig | null> {
+export async function loadSubscriber(
+  db: Executor,
+  name: string,
+  secretKey: string | null,
+): Promise<SubscriberConfig | null> {
   const row = await getSubscriberRow(db, name);
   return row === null ? null : toConfig(row, secretKey, new Date());
 }

@@ -83,7 +83,13 @@ export class WebhookClient {
         resolve(result);
       };
       const timer = setTimeout(() => {
-        finish({ kind: "transient", statusCode: null, error: `timed out after ${req.timeoutMs} ms`, retryAfterMs: null, durationMs: elapsed() });
+        finish({
+          kind: "transient",
+          statusCode: null,
+          error: `timed out after ${req.timeoutMs} ms`,
+          retryAfterMs: null,
+          durationMs: elapsed(),
+        });
         controller?.abort(new Error("webhook request timed out"));
       }, req.timeoutMs);
       try {
@@ -122,7 +128,11 @@ export class WebhookClient {
 }
 
 /** Classifies an HTTP answer (docs/CONTRACT.md §4 table). Retry-After counts on 429 and 503 only. */
-export function classifyStatus(statusCode: number, retryAfter: string | string[] | undefined, durationMs: number): AttemptResult {
+export function classifyStatus(
+  statusCode: number,
+  retryAfter: string | string[] | undefined,
+  durationMs: number,
+): AttemptResult {
   if (statusCode >= 200 && statusCode < 300) return { kind: "success", statusCode, durationMs };
   if (statusCode >= 500 || TRANSIENT_STATUS.has(statusCode)) {
     const retryAfterMs = statusCode === 429 || statusCode === 503 ? parseRetryAfter(retryAfter) : null;
@@ -137,8 +147,20 @@ function classifyError(err: unknown, durationMs: number): AttemptResult {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code;
   if (code === "SSRF_BLOCKED") {
-    return { kind: "permanent", reason: "ssrf_blocked", statusCode: null, error: e.message ?? e.cause?.message ?? "blocked", durationMs };
+    return {
+      kind: "permanent",
+      reason: "ssrf_blocked",
+      statusCode: null,
+      error: e.message ?? e.cause?.message ?? "blocked",
+      durationMs,
+    };
   }
   // Connection refused or reset, DNS failure: the receiver may be back later.
-  return { kind: "transient", statusCode: null, error: `${code ?? e.name ?? "Error"}: ${e.message ?? String(err)}`, retryAfterMs: null, durationMs };
+  return {
+    kind: "transient",
+    statusCode: null,
+    error: `${code ?? e.name ?? "Error"}: ${e.message ?? String(err)}`,
+    retryAfterMs: null,
+    durationMs,
+  };
 }

@@ -69,7 +69,9 @@ export function webhookHandler(deps: WebhookDeps, current: () => SubscriberConfi
 function resultOf(record: AttemptRecord<AttemptResult>): AttemptResult | undefined {
   if (record.value !== undefined) return record.value;
   const { error } = record;
-  return error instanceof TransientError || error instanceof PermanentError ? (error.cause as AttemptResult) : undefined;
+  return error instanceof TransientError || error instanceof PermanentError
+    ? (error.cause as AttemptResult)
+    : undefined;
 }
 
 /** The consumer's onAttempt hook: delivery log row and metrics. */

@@ -32,9 +32,15 @@ export async function ingestOne(
 }
 
 /** Validates the whole batch first (nothing written on any error), then appends it atomically. */
-export async function ingestBatch(publisher: Publisher, events: EventEnvelope[], limits: IngestLimits): Promise<IngestOneResult[]> {
+export async function ingestBatch(
+  publisher: Publisher,
+  events: EventEnvelope[],
+  limits: IngestLimits,
+): Promise<IngestOneResult[]> {
   if (events.length > limits.maxBatch) {
-    throw withDetails(new errors.BatchTooLarge(limits.maxBatch), [{ path: "/events", message: `${events.length} events` }]);
+    throw withDetails(new errors.BatchTooLarge(limits.maxBatch), [
+      { path: "/events", message: `${events.length} events` },
+    ]);
   }
   const seen = new Map<string, number>();
   const duplicates: ErrorDetail[] = [];

@@ -29,7 +29,8 @@ export function nestsDeeperThan(root: unknown, max: number): boolean {
 }
 
 /** Hash of an envelope as sent: tells a retry from an idempotency key reused for another body. */
-export const fingerprint = (event: EventEnvelope) => createHash("sha256").update(JSON.stringify(event)).digest("base64url").slice(0, 32);
+export const fingerprint = (event: EventEnvelope) =>
+  createHash("sha256").update(JSON.stringify(event)).digest("base64url").slice(0, 32);
 
 /**
  * Checks what the schema cannot (supported version, payload depth, stored size), assigns id and
@@ -68,4 +69,3 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
   }
   return item;
 }
-

@@ -15,7 +15,15 @@ export default fp(
             "Producers POST Charter v1.0 event envelopes; the gateway validates them and appends them to a Redis stream. " +
             "Webhook subscribers each read through their own consumer group, with Standard Webhooks signatures and Postgres dedup.",
         },
-        components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "BRAIN_API_TOKENS entry; scopes publish and admin" } } },
+        components: {
+          securitySchemes: {
+            bearerAuth: {
+              type: "http",
+              scheme: "bearer",
+              description: "BRAIN_API_TOKENS entry; scopes publish and admin",
+            },
+          },
+        },
         tags: [
           { name: "events", description: "Ingest and browse events" },
           { name: "subscribers", description: "Webhook subscribers, deliveries and dead letters" },

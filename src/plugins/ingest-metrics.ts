@@ -22,9 +22,17 @@ function instrumentIngest(app: FastifyInstance): void {
   const replayed = new WeakMap<FastifyRequest, boolean[]>();
 
   app.addHook("onSend", async (request, reply, payload) => {
-    if (reply.statusCode === 202 && request.routeOptions.url === BATCH && typeof payload === "string" && payload.includes('"replayed"')) {
+    if (
+      reply.statusCode === 202 &&
+      request.routeOptions.url === BATCH &&
+      typeof payload === "string" &&
+      payload.includes('"replayed"')
+    ) {
       const body = JSON.parse(payload) as { results: { replayed?: boolean }[] };
-      replayed.set(request, body.results.map((r) => r.replayed === true));
+      replayed.set(
+        request,
+        body.results.map((r) => r.replayed === true),
+      );
     }
     return payload;
   });
@@ -35,10 +43,12 @@ function instrumentIngest(app: FastifyInstance): void {
     const m = app.metrics;
     const status = reply.statusCode;
     m.ingestDuration.observe({ route, status: String(status) }, reply.elapsedTime / 1000);
-    const outcome = status === 202 ? "accepted" : status === 200 ? "replayed" : status === 503 ? "unavailable" : "rejected";
+    const outcome =
+      status === 202 ? "accepted" : status === 200 ? "replayed" : status === 503 ? "unavailable" : "rejected";
     const body = request.body as IngestBody;
     // Requests refused before their body was parsed (auth, media type, size, shedding) count once as `unknown`.
-    const events = route === ONE ? (body === undefined ? null : [body]) : Array.isArray(body?.events) ? body.events : null;
+    const events =
+      route === ONE ? (body === undefined ? null : [body]) : Array.isArray(body?.events) ? body.events : null;
     if (events === null) {
       m.eventsIngested.inc({ type: "unknown", outcome });
       return;

@@ -15,7 +15,16 @@ export default fp(
     const { trimIntervalMs, streamMaxLen } = app.config;
     if (trimIntervalMs === 0) return;
     const lease = new Lease(app.redis, app.keys.lock("trimmer"), Math.max(3 * trimIntervalMs, MIN_LEASE_MS));
-    const trimmer = new Trimmer({ redis: app.redis, db: app.db, stream: app.keys.stream, maxLen: streamMaxLen, retentionMs: app.config.streamRetentionMs, metrics: app.metrics, log: app.log, lease });
+    const trimmer = new Trimmer({
+      redis: app.redis,
+      db: app.db,
+      stream: app.keys.stream,
+      maxLen: streamMaxLen,
+      retentionMs: app.config.streamRetentionMs,
+      metrics: app.metrics,
+      log: app.log,
+      lease,
+    });
     let running: Promise<void> | null = null;
     let failing = false;
     const tick = async () => {

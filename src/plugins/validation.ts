@@ -20,7 +20,7 @@ export function installValidators(app: FastifyInstance, components: TSchema[]): 
     body.addSchema(schema);
     other.addSchema(schema);
   }
-  app.setValidatorCompiler<FastifySchema>(({ schema, httpPart }) =>
-    (httpPart === "body" ? body : other).compile(schema as object) as never,
+  app.setValidatorCompiler<FastifySchema>(
+    ({ schema, httpPart }) => (httpPart === "body" ? body : other).compile(schema as object) as never,
   );
 }

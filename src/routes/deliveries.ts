@@ -15,10 +15,13 @@ const RedeliverResult = Type.Object(
   {
     stream_message_id: StreamId,
     outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed")], {
-      description: "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays open)",
+      description:
+        "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays open)",
     }),
     attempt: Type.Integer({ minimum: 1, description: "the x-brain-attempt sent: the dead letter's attempts + 1" }),
-    status_code: Type.Union([Type.Integer(), Type.Null()], { description: "the webhook's HTTP status; null when no answer came" }),
+    status_code: Type.Union([Type.Integer(), Type.Null()], {
+      description: "the webhook's HTTP status; null when no answer came",
+    }),
     error: Type.Union([Type.String(), Type.Null()]),
   },
   { description: "The outcome of the one attempt made." },
@@ -43,7 +46,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         security,
         summary: "Delivery log of a subscriber",
-        description: "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
+        description:
+          "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
         params: Params,
         querystring: Limit,
         response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
@@ -68,7 +72,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
-    async (request) => listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
+    async (request) =>
+      listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
   );
 
   app.post(

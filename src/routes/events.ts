@@ -10,7 +10,12 @@ const security = [{ bearerAuth: [] }];
 
 const IdempotencyHeaders = Type.Object({
   "idempotency-key": Type.Optional(
-    Type.String({ minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$", description: "replays the original result for 24 h" }),
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: "^[\\x21-\\x7e]+$",
+      description: "replays the original result for 24 h",
+    }),
   ),
 });
 
@@ -85,7 +90,8 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ["events"],
         summary: "Browse the stream",
-        description: "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta.",
+        description:
+          "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta.",
         security,
         querystring: Type.Object({
           after: Type.Optional(StreamId),

@@ -4,7 +4,10 @@ import { pingDb } from "../db/client.js";
 import { pingRedis } from "../stream/connections.js";
 
 const Check = Type.Union([Type.Literal("up"), Type.Literal("down")]);
-const Readiness = Type.Object({ status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]), checks: Type.Object({ redis: Check, postgres: Check }) });
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]),
+  checks: Type.Object({ redis: Check, postgres: Check }),
+});
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -13,7 +16,13 @@ export async function answers(probe: () => Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
   try {
-    return await Promise.race([probe().then(() => true, () => false), timeout]);
+    return await Promise.race([
+      probe().then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -47,7 +56,13 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const [redis, postgres] = await Promise.all([answers(() => pingRedis(app.redis)), answers(() => pingDb(app.db))]);
       const ready = redis && postgres;
       reply.code(ready ? 200 : 503);
-      return { status: ready ? ("ready" as const) : ("not_ready" as const), checks: { redis: redis ? ("up" as const) : ("down" as const), postgres: postgres ? ("up" as const) : ("down" as const) } };
+      return {
+        status: ready ? ("ready" as const) : ("not_ready" as const),
+        checks: {
+          redis: redis ? ("up" as const) : ("down" as const),
+          postgres: postgres ? ("up" as const) : ("down" as const),
+        },
+      };
     },
   );
 };

@@ -15,7 +15,10 @@ import { answers } from "./health.js";
 async function refreshGauges(app: FastifyInstance): Promise<void> {
   const m = app.metrics;
   const redisUp = await answers(async () => {
-    const [groups, length] = await Promise.all([groupInfos(app.redis, app.keys.stream), streamLength(app.redis, app.keys.stream)]);
+    const [groups, length] = await Promise.all([
+      groupInfos(app.redis, app.keys.stream),
+      streamLength(app.redis, app.keys.stream),
+    ]);
     // Reset first so a deleted subscriber's series disappears instead of freezing.
     m.subscriberPending.reset();
     m.subscriberLag.reset();
@@ -41,7 +44,9 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "Prometheus text exposition format. Stream length, per-subscriber pending and lag, and Redis/Postgres up are " +
           "read at scrape time; no token is needed and load shedding never refuses it, so an overloaded process stays " +
           "observable.",
-        response: { 200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: Type.String() } } } },
+        response: {
+          200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: Type.String() } } },
+        },
       },
     },
     async (_request, reply) => {

@@ -36,7 +36,11 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       stream: app.keys.stream,
       changedChannel: app.keys.subscribersChanged,
       config: app.config,
-      onNotifyError: (err) => app.log.warn({ err: err.message }, "subscriber change not published; dispatchers pick it up on their next poll"),
+      onNotifyError: (err) =>
+        app.log.warn(
+          { err: err.message },
+          "subscriber change not published; dispatchers pick it up on their next poll",
+        ),
     });
 
   app.post(
@@ -70,7 +74,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         security,
         summary: "List subscribers",
-        description: "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and dead-lettered counts). Secrets are never shown.",
+        description:
+          "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and dead-lettered counts). Secrets are never shown.",
         response: { 200: ref(SubscriberList), ...errorResponses(401, 403, 503) },
       },
     },
@@ -120,7 +125,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         security,
         summary: "Delete a subscriber",
-        description: "Removes the subscriber with its dedup rows, dead letters and delivery log, and destroys its consumer group.",
+        description:
+          "Removes the subscriber with its dedup rows, dead letters and delivery log, and destroys its consumer group.",
         params: Params,
         response: { 204: Type.Null({ description: "deleted" }), ...errorResponses(400, 401, 403, 404, 503) },
       },

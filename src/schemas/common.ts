@@ -8,7 +8,9 @@ export const ErrorBody = Type.Object(
     error: Type.String({ description: "HTTP status text" }),
     message: Type.String(),
     details: Type.Optional(
-      Type.Array(Type.Object({ path: Type.String({ description: "JSON pointer into the request" }), message: Type.String() })),
+      Type.Array(
+        Type.Object({ path: Type.String({ description: "JSON pointer into the request" }), message: Type.String() }),
+      ),
     ),
   },
   { $id: "ErrorBody", description: "Every error has this shape." },
@@ -30,4 +32,8 @@ export function errorResponses(...codes: number[]): Record<number, typeof errorR
 }
 
 /** A Redis stream id such as `1732640000000-0`. */
-export const StreamId = Type.String({ pattern: "^[0-9]{1,20}-[0-9]{1,20}$", maxLength: 50, examples: ["1732640000000-0"] });
+export const StreamId = Type.String({
+  pattern: "^[0-9]{1,20}-[0-9]{1,20}$",
+  maxLength: 50,
+  examples: ["1732640000000-0"],
+});

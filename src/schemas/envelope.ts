@@ -6,24 +6,36 @@ export const SUPPORTED_SCHEMA_VERSIONS = [1] as const;
 
 export const EventMeta = Type.Object(
   {
-    schema_version: Type.Integer({ description: `envelope schema version; supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}` }),
+    schema_version: Type.Integer({
+      description: `envelope schema version; supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}`,
+    }),
     producer: Type.String({ minLength: 1, maxLength: 255, description: "service that produced the event" }),
     source_module: Type.String({ minLength: 1, maxLength: 255, description: "module inside the producer" }),
   },
   {
     additionalProperties: Type.Union([Type.String(), Type.Number(), Type.Boolean()]),
-    description: "Charter B: every event carries meta. Other keys (correlation_id, traceparent, …) may be strings, numbers or booleans.",
+    description:
+      "Charter B: every event carries meta. Other keys (correlation_id, traceparent, …) may be strings, numbers or booleans.",
   },
 );
 
 export const EventEnvelope = Type.Object(
   {
-    id: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9._:-]{1,64}$", description: "assigned (UUIDv7) when absent" })),
-    type: Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z][A-Za-z0-9_.:-]*$", examples: ["mission.created"] }),
+    id: Type.Optional(
+      Type.String({ pattern: "^[A-Za-z0-9._:-]{1,64}$", description: "assigned (UUIDv7) when absent" }),
+    ),
+    type: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: "^[A-Za-z][A-Za-z0-9_.:-]*$",
+      examples: ["mission.created"],
+    }),
     source: Type.String({ minLength: 1, maxLength: 255 }),
     target: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     payload: Type.Object({}, { additionalProperties: true, description: "any JSON object, at most 64 levels deep" }),
-    timestamp: Type.Optional(Type.String({ format: "date-time", description: "RFC 3339; the receive time when absent" })),
+    timestamp: Type.Optional(
+      Type.String({ format: "date-time", description: "RFC 3339; the receive time when absent" }),
+    ),
     meta: EventMeta,
   },
   { $id: "EventEnvelope", additionalProperties: false, description: "A BRAiN event envelope, schema_version 1." },
@@ -48,22 +60,23 @@ export const BatchAccepted = Type.Object(
       Type.Object({
         id: Type.String(),
         stream_message_id: StreamId,
-        replayed: Type.Optional(Type.Boolean({ description: "true when this id was accepted in the last 24 h and not appended again" })),
+        replayed: Type.Optional(
+          Type.Boolean({ description: "true when this id was accepted in the last 24 h and not appended again" }),
+        ),
       }),
     ),
   },
   { $id: "BatchAccepted" },
 );
 
-export const StoredEvent = Type.Object(
-  { stream_message_id: StreamId, event: envelopeRef },
-  { $id: "StoredEvent" },
-);
+export const StoredEvent = Type.Object({ stream_message_id: StreamId, event: envelopeRef }, { $id: "StoredEvent" });
 
 export const EventPage = Type.Object(
   {
     events: Type.Array(ref(StoredEvent)),
-    next: Type.Union([StreamId, Type.Null()], { description: "pass as `after` for the next page; null when this page is empty" }),
+    next: Type.Union([StreamId, Type.Null()], {
+      description: "pass as `after` for the next page; null when this page is empty",
+    }),
   },
   { $id: "EventPage" },
 );

@@ -8,12 +8,23 @@ export const SubscriberName = Type.String({
 });
 
 const EventTypes = Type.Array(
-  Type.String({ pattern: "^(\\*|[A-Za-z][A-Za-z0-9_.:-]{0,127})$", description: "an exact event type, or `*` for every type" }),
+  Type.String({
+    pattern: "^(\\*|[A-Za-z][A-Za-z0-9_.:-]{0,127})$",
+    description: "an exact event type, or `*` for every type",
+  }),
   { minItems: 1, maxItems: 100, uniqueItems: true, examples: [["mission.created", "mission.completed"]] },
 );
-const Url = Type.String({ minLength: 1, maxLength: 2048, description: "http(s) URL; private and loopback addresses are refused (SSRF guard)" });
+const Url = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: "http(s) URL; private and loopback addresses are refused (SSRF guard)",
+});
 const Description = Type.String({ maxLength: 1000 });
-const MaxAttempts = Type.Integer({ minimum: 1, maximum: 100, description: "requests in all before a dead letter (default 8)" });
+const MaxAttempts = Type.Integer({
+  minimum: 1,
+  maximum: 100,
+  description: "requests in all before a dead letter (default 8)",
+});
 const TimeoutMs = Type.Integer({
   minimum: 1,
   description: "request timeout; default BRAIN_WEBHOOK_TIMEOUT_MS, must stay below BRAIN_CLAIM_IDLE_MS",
@@ -33,7 +44,8 @@ export const CreateSubscriber = Type.Object(
     secret: Type.Optional(Type.String({ description: "`whsec_<base64 of 24–64 bytes>`; generated when absent" })),
     start_from: Type.Optional(
       Type.Union([Type.Literal("latest"), Type.Literal("earliest"), StreamId], {
-        description: "`latest` (default): only events appended from now on; `earliest`: every retained event; a stream id: the events after it",
+        description:
+          "`latest` (default): only events appended from now on; `earliest`: every retained event; a stream id: the events after it",
       }),
     ),
     enabled: Type.Optional(Type.Boolean({ default: true })),
@@ -57,7 +69,12 @@ export const UpdateSubscriber = Type.Object(
     max_in_flight: Type.Optional(MaxInFlight),
     headers: Type.Optional(Headers),
   },
-  { $id: "UpdateSubscriber", additionalProperties: false, minProperties: 1, description: "Only the given fields change." },
+  {
+    $id: "UpdateSubscriber",
+    additionalProperties: false,
+    minProperties: 1,
+    description: "Only the given fields change.",
+  },
 );
 export type UpdateSubscriber = Static<typeof UpdateSubscriber>;
 
@@ -65,8 +82,12 @@ const Timestamp = Type.String({ format: "date-time" });
 
 export const SubscriberStats = Type.Object(
   {
-    pending: Type.Union([Type.Integer(), Type.Null()], { description: "delivered to the group but not ACKed (retries waiting); null when Redis is unreachable" }),
-    lag: Type.Union([Type.Integer(), Type.Null()], { description: "stream entries not yet read by the group; null when Redis cannot tell" }),
+    pending: Type.Union([Type.Integer(), Type.Null()], {
+      description: "delivered to the group but not ACKed (retries waiting); null when Redis is unreachable",
+    }),
+    lag: Type.Union([Type.Integer(), Type.Null()], {
+      description: "stream entries not yet read by the group; null when Redis cannot tell",
+    }),
     delivered: Type.Integer(),
     dead_lettered: Type.Integer(),
     last_delivery_at: Type.Union([Timestamp, Type.Null()]),
@@ -84,13 +105,18 @@ const subscriberFields = {
   timeout_ms: Type.Integer(),
   max_in_flight: Type.Integer(),
   headers: Type.Record(Type.String(), Type.String()),
-  previous_secret_expires_at: Type.Union([Timestamp, Type.Null()], { description: "until then the secret before the last rotation also signs" }),
+  previous_secret_expires_at: Type.Union([Timestamp, Type.Null()], {
+    description: "until then the secret before the last rotation also signs",
+  }),
   created_at: Timestamp,
   updated_at: Timestamp,
   stats: Type.Unsafe<Static<typeof SubscriberStats>>(Type.Ref("SubscriberStats")),
 };
 
-export const Subscriber = Type.Object(subscriberFields, { $id: "Subscriber", description: "A webhook subscriber; never shows its secret." });
+export const Subscriber = Type.Object(subscriberFields, {
+  $id: "Subscriber",
+  description: "A webhook subscriber; never shows its secret.",
+});
 export type Subscriber = Static<typeof Subscriber>;
 
 export const CreatedSubscriber = Type.Object(
@@ -108,7 +134,10 @@ export const RotatedSecret = Type.Object(
     secret: Type.String({ description: "the new signing secret" }),
     previous_secret_expires_at: Timestamp,
   },
-  { $id: "RotatedSecret", description: "The new secret; the previous one keeps signing alongside until previous_secret_expires_at." },
+  {
+    $id: "RotatedSecret",
+    description: "The new secret; the previous one keeps signing alongside until previous_secret_expires_at.",
+  },
 );
 
 export const DeliveryList = Type.Object(
@@ -146,7 +175,9 @@ export const DeadLetterList = Type.Object(
         last_error: Type.Union([Type.String(), Type.Null()]),
         attempts: Type.Integer(),
         failed_at: Timestamp,
-        resolved_at: Type.Union([Timestamp, Type.Null()], { description: "set once an operator redelivered it successfully" }),
+        resolved_at: Type.Union([Timestamp, Type.Null()], {
+          description: "set once an operator redelivered it successfully",
+        }),
         event: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
           description: "the envelope as stored; null when it was trimmed from the stream before delivery",
         }),

@@ -19,7 +19,11 @@ export function listenForChanges(redis: Redis, channel: string, onChange: (subsc
   redis.on("message", (_channel: string, subscriber: string) => onChange(subscriber));
   let subscribed = false;
   const subscribe = () => {
-    if (!subscribed) redis.subscribe(channel).then(() => (subscribed = true), () => {});
+    if (!subscribed)
+      redis.subscribe(channel).then(
+        () => (subscribed = true),
+        () => {},
+      );
   };
   redis.on("ready", subscribe);
   if (redis.status === "ready") subscribe();

@@ -36,7 +36,12 @@ export function requestConnection(url: string): Redis {
  * the loops that use it.
  */
 export function deliveryConnection(url: string): Redis {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: reconnect });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    retryStrategy: reconnect,
+  });
   redis.on("error", () => {});
   return withScripts(redis);
 }

@@ -43,7 +43,12 @@ export function decodeEntry(streamMessageId: string, fields: string[] | null): D
 export type RawRange = [string, string[]][];
 
 /** Up to `count` raw entries after `after` (exclusive; from the start when undefined), oldest first. */
-export async function rangeAfter(redis: Redis, stream: string, after: string | undefined, count: number): Promise<RawRange> {
+export async function rangeAfter(
+  redis: Redis,
+  stream: string,
+  after: string | undefined,
+  count: number,
+): Promise<RawRange> {
   return (await redis.xrange(stream, after === undefined ? "-" : `(${after}`, "+", "COUNT", count)) as RawRange;
 }
 

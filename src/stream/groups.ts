@@ -51,7 +51,13 @@ export async function createGroup(redis: Redis, stream: string, subscriber: stri
  * starts just before it instead, and the entries between are skipped by the dedup check. A group
  * another process recreated first is kept as it is. Returns the start id.
  */
-export async function recreateGroup(redis: Redis, stream: string, subscriber: string, from: string | null, keep: string | null): Promise<string> {
+export async function recreateGroup(
+  redis: Redis,
+  stream: string,
+  subscriber: string,
+  from: string | null,
+  keep: string | null,
+): Promise<string> {
   let start = from ?? "0";
   if (keep !== null && compareIds(keep, start) <= 0) {
     const before = await redis.xrevrange(stream, `(${keep}`, "-", "COUNT", 1);

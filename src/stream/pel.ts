@@ -95,6 +95,12 @@ export async function ack(redis: Redis, stream: string, group: string, ids: stri
  * `self` with nothing pending and idle for `idleMs`. A live consumer that happened to qualify
  * loses nothing (it owns no entry) and is recreated by its next read.
  */
-export async function deleteDeadConsumers(redis: Redis, stream: string, group: string, self: string, idleMs: number): Promise<number> {
+export async function deleteDeadConsumers(
+  redis: Redis,
+  stream: string,
+  group: string,
+  self: string,
+  idleMs: number,
+): Promise<number> {
   return withScripts(redis).brainDeleteIdleConsumers(stream, group, self, idleMs);
 }

@@ -62,7 +62,13 @@ export class Publisher {
       throw new errors.StreamUnavailable({ cause });
     }
     return reply.map(([created, value], i) => {
-      if (created === 1) return { created: true, streamMessageId: value, eventId: items[i]!.eventId, fingerprint: items[i]!.fingerprint ?? "" };
+      if (created === 1)
+        return {
+          created: true,
+          streamMessageId: value,
+          eventId: items[i]!.eventId,
+          fingerprint: items[i]!.fingerprint ?? "",
+        };
       const [streamMessageId = "", eventId = "", fingerprint = ""] = value.split(" ");
       return { created: false, streamMessageId, eventId, fingerprint };
     });
@@ -73,12 +79,18 @@ export class Publisher {
     const stream = this.keys.stream;
     let ids: string[];
     try {
-      ids = items.length === 1
-        ? [(await this.redis.xadd(stream, "*", "event", items[0]!.json))!]
-        : await this.redis.brainAppend(stream, ...items.map((item) => item.json));
+      ids =
+        items.length === 1
+          ? [(await this.redis.xadd(stream, "*", "event", items[0]!.json))!]
+          : await this.redis.brainAppend(stream, ...items.map((item) => item.json));
     } catch (cause) {
       throw new errors.StreamUnavailable({ cause });
     }
-    return items.map((item, i) => ({ created: true, streamMessageId: ids[i]!, eventId: item.eventId, fingerprint: item.fingerprint ?? "" }));
+    return items.map((item, i) => ({
+      created: true,
+      streamMessageId: ids[i]!,
+      eventId: item.eventId,
+      fingerprint: item.fingerprint ?? "",
+    }));
   }
 }

@@ -26,7 +26,16 @@ export class GroupReader {
   async read(count: number, blockMs: number): Promise<RawEntry[]> {
     if (this.blocking.status === "wait") await this.blocking.connect();
     const reply = await this.blocking.xreadgroup(
-      "GROUP", this.group, this.consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", this.stream, ">",
+      "GROUP",
+      this.group,
+      this.consumer,
+      "COUNT",
+      count,
+      "BLOCK",
+      blockMs,
+      "STREAMS",
+      this.stream,
+      ">",
     );
     const entries = (reply?.[0]?.[1] ?? []) as [string, string[]][];
     return entries.map(([id, fields]) => ({ id, fields, attempt: 1 }));

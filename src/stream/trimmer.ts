@@ -108,9 +108,16 @@ export class Trimmer {
       const entries = await rangeAfter(redis, stream, undefined, Math.min(excess, CAP_CHUNK));
       const lastCut = entries.at(-1)?.[0];
       if (lastCut === undefined) return capped;
-      const behind = [...(await groupInfos(redis, stream))].filter(([, g]) => compareIds(g.lastDeliveredId, lastCut) < 0);
+      const behind = [...(await groupInfos(redis, stream))].filter(
+        ([, g]) => compareIds(g.lastDeliveredId, lastCut) < 0,
+      );
       await this.recordUnread(behind, entries);
-      const removed = await redis.brainCapCut(stream, nextId(lastCut), lastCut, ...behind.flatMap(([name, g]) => [name, g.lastDeliveredId]));
+      const removed = await redis.brainCapCut(
+        stream,
+        nextId(lastCut),
+        lastCut,
+        ...behind.flatMap(([name, g]) => [name, g.lastDeliveredId]),
+      );
       if (removed < 0) return capped; // a group read meanwhile: its records stay valid, retry next run
       metrics.streamTrimmed.inc({ reason: "cap" }, removed);
       capped += removed;
@@ -122,13 +129,19 @@ export class Trimmer {
   private async recordUnread(behind: [string, GroupInfo][], entries: RawRange): Promise<void> {
     if (behind.length === 0) return;
     const { db, log, metrics } = this.deps;
-    const wanted = await eventTypesOf(db, behind.map(([name]) => name));
+    const wanted = await eventTypesOf(
+      db,
+      behind.map(([name]) => name),
+    );
     for (const [name, g] of behind) {
       const types = wanted.get(name);
       const unread = entries.filter(([id]) => compareIds(id, g.lastDeliveredId) > 0);
       if (!types) {
         this.warnOnce(name, () =>
-          log.warn({ group: name, entries: unread.length }, "stream cap reached: trimming entries unread by a consumer group that has no subscriber"),
+          log.warn(
+            { group: name, entries: unread.length },
+            "stream cap reached: trimming entries unread by a consumer group that has no subscriber",
+          ),
         );
         continue;
       }
@@ -138,7 +151,12 @@ export class Trimmer {
         return [{ id, eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
       });
       if (letters.length === 0) continue;
-      const recorded = await recordTrimmed(db, name, letters, "trimmed by the BRAIN_STREAM_MAXLEN cap before the subscriber read it");
+      const recorded = await recordTrimmed(
+        db,
+        name,
+        letters,
+        "trimmed by the BRAIN_STREAM_MAXLEN cap before the subscriber read it",
+      );
       if (recorded === 0) continue;
       metrics.deadLetters.inc({ subscriber: name, reason: "trimmed" }, recorded);
       this.warnOnce(name, () =>

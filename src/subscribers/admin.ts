@@ -63,7 +63,11 @@ async function secretWrite<T>(op: () => Promise<T>): Promise<T> {
 
 const notFound = (name: string) => new errors.NotFound(`no subscriber named ${name}`);
 
-function view(row: store.SubscriberRow, group: GroupInfo | undefined | null, outcome: OutcomeStats | undefined): Subscriber {
+function view(
+  row: store.SubscriberRow,
+  group: GroupInfo | undefined | null,
+  outcome: OutcomeStats | undefined,
+): Subscriber {
   const previousUntil = row.previousSecret === null ? null : row.previousSecretExpiresAt;
   return {
     name: row.name,
@@ -75,7 +79,8 @@ function view(row: store.SubscriberRow, group: GroupInfo | undefined | null, out
     timeout_ms: row.timeoutMs,
     max_in_flight: row.maxInFlight,
     headers: row.headers,
-    previous_secret_expires_at: previousUntil !== null && previousUntil > new Date() ? previousUntil.toISOString() : null,
+    previous_secret_expires_at:
+      previousUntil !== null && previousUntil > new Date() ? previousUntil.toISOString() : null,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
     stats: {
@@ -99,25 +104,30 @@ async function liveGroups(ctx: AdminContext): Promise<Map<string, GroupInfo> | n
  * transaction, so a Redis failure rolls the row back (503) and a duplicate name is a 409.
  * Returns the subscriber with its plain secret, which is shown only here and on rotation.
  */
-export async function createSubscriber(ctx: AdminContext, body: CreateSubscriber): Promise<Subscriber & { secret: string }> {
+export async function createSubscriber(
+  ctx: AdminContext,
+  body: CreateSubscriber,
+): Promise<Subscriber & { secret: string }> {
   checkHeaders(body.headers);
   checkTimeout(body.timeout_ms, ctx.config.claimIdleMs);
   checkSecret(body.secret);
   await checkUrl(body.url, ctx.config.webhookAllowPrivate);
   const secret = body.secret ?? generateSecret();
   const row = await inTransaction(ctx.db, async (tx) => {
-    const created = await secretWrite(() => store.insertSubscriber(tx, {
-      name: body.name,
-      url: body.url,
-      eventTypes: body.event_types,
-      description: body.description ?? null,
-      secret: sealSecret(secret, ctx.config.secretKey),
-      enabled: body.enabled ?? true,
-      maxAttempts: body.max_attempts ?? 8,
-      timeoutMs: body.timeout_ms ?? ctx.config.webhookTimeoutMs,
-      maxInFlight: body.max_in_flight ?? 32,
-      headers: body.headers ?? {},
-    }));
+    const created = await secretWrite(() =>
+      store.insertSubscriber(tx, {
+        name: body.name,
+        url: body.url,
+        eventTypes: body.event_types,
+        description: body.description ?? null,
+        secret: sealSecret(secret, ctx.config.secretKey),
+        enabled: body.enabled ?? true,
+        maxAttempts: body.max_attempts ?? 8,
+        timeoutMs: body.timeout_ms ?? ctx.config.webhookTimeoutMs,
+        maxInFlight: body.max_in_flight ?? 32,
+        headers: body.headers ?? {},
+      }),
+    );
     if (!created) throw new errors.Conflict(`a subscriber named ${body.name} already exists`);
     await onRedis(() => createGroup(ctx.redis, ctx.stream, body.name, startId(body.start_from ?? "latest")));
     return created;
@@ -129,13 +139,21 @@ export async function createSubscriber(ctx: AdminContext, body: CreateSubscriber
 
 /** Every subscriber with live stats: one XINFO GROUPS call and one grouped query in all. */
 export async function listSubscribers(ctx: AdminContext): Promise<Subscriber[]> {
-  const [rows, groups, outcomes] = await Promise.all([store.listSubscriberRows(ctx.db), liveGroups(ctx), outcomeStats(ctx.db)]);
+  const [rows, groups, outcomes] = await Promise.all([
+    store.listSubscriberRows(ctx.db),
+    liveGroups(ctx),
+    outcomeStats(ctx.db),
+  ]);
   return rows.map((row) => view(row, groups && groups.get(row.name), outcomes.get(row.name)));
 }
 
 /** One subscriber with live stats; 404 when unknown. */
 export async function getSubscriber(ctx: AdminContext, name: string): Promise<Subscriber> {
-  const [row, groups, outcomes] = await Promise.all([store.getSubscriberRow(ctx.db, name), liveGroups(ctx), outcomeStats(ctx.db, name)]);
+  const [row, groups, outcomes] = await Promise.all([
+    store.getSubscriberRow(ctx.db, name),
+    liveGroups(ctx),
+    outcomeStats(ctx.db, name),
+  ]);
   if (!row) throw notFound(name);
   return view(row, groups && groups.get(name), outcomes.get(name));
 }
@@ -174,10 +192,16 @@ export async function deleteSubscriber(ctx: AdminContext, name: string): Promise
 }
 
 /** A new secret; the current one keeps signing alongside for 24 h. */
-export async function rotateSecret(ctx: AdminContext, name: string, now = new Date()): Promise<{ secret: string; previous_secret_expires_at: string }> {
+export async function rotateSecret(
+  ctx: AdminContext,
+  name: string,
+  now = new Date(),
+): Promise<{ secret: string; previous_secret_expires_at: string }> {
   const secret = generateSecret();
   const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
-  const rotated = await secretWrite(() => store.rotateSecretRow(ctx.db, name, sealSecret(secret, ctx.config.secretKey), expiresAt));
+  const rotated = await secretWrite(() =>
+    store.rotateSecretRow(ctx.db, name, sealSecret(secret, ctx.config.secretKey), expiresAt),
+  );
   if (!rotated) throw notFound(name);
   await notify(ctx, name);
   return { secret, previous_secret_expires_at: expiresAt.toISOString() };

@@ -36,7 +36,12 @@ export async function listDeliveries(db: Executor, name: string, limit: number):
  * The newest `limit` dead letters, newest first, with the stored envelope parsed back (an entry
  * of an older producer gets its default meta, as on delivery); 404 when the subscriber is unknown.
  */
-export async function listDeadLetters(db: Executor, name: string, limit: number, unresolvedOnly: boolean): Promise<Static<typeof DeadLetterList>> {
+export async function listDeadLetters(
+  db: Executor,
+  name: string,
+  limit: number,
+  unresolvedOnly: boolean,
+): Promise<Static<typeof DeadLetterList>> {
   const [, rows] = await Promise.all([assertExists(db, name), recentDeadLetters(db, name, limit, unresolvedOnly)]);
   return {
     dead_letters: rows.map((r) => ({

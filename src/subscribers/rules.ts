@@ -9,7 +9,13 @@ import { errors, withDetails } from "../errors.js";
 /** Header names a subscriber may not set: the gateway owns them (signature, framing, routing). */
 export function isReservedHeader(name: string): boolean {
   const n = name.toLowerCase();
-  return n.startsWith("webhook-") || n.startsWith("x-brain-") || n === "content-type" || n === "content-length" || n === "host";
+  return (
+    n.startsWith("webhook-") ||
+    n.startsWith("x-brain-") ||
+    n === "content-type" ||
+    n === "content-length" ||
+    n === "host"
+  );
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
@@ -21,10 +27,17 @@ export function checkHeaders(headers: Record<string, string> | undefined): void 
     !HEADER_NAME.test(name)
       ? [{ path: `/headers/${name}`, message: "is not a valid header name" }]
       : isReservedHeader(name)
-        ? [{ path: `/headers/${name}`, message: "is reserved (webhook-*, x-brain-*, content-type, content-length and host are set by the gateway)" }]
+        ? [
+            {
+              path: `/headers/${name}`,
+              message:
+                "is reserved (webhook-*, x-brain-*, content-type, content-length and host are set by the gateway)",
+            },
+          ]
         : [],
   );
-  if (details.length > 0) throw withDetails(new errors.InvalidRequest(`body${details[0]!.path} ${details[0]!.message}`), details);
+  if (details.length > 0)
+    throw withDetails(new errors.InvalidRequest(`body${details[0]!.path} ${details[0]!.message}`), details);
 }
 
 /** A request timeout must stay below the reclaim idle time (docs/CONTRACT.md §4). */

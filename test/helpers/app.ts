@@ -48,7 +48,11 @@ export async function createTestDatabase(t: Test): Promise<string> {
 export async function testEnv(t: Test, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
   const stream = unique("test:stream");
   // No reconnecting: the teardown must not wait on a Redis the test has stopped.
-  const redis = new Redis(overrides["REDIS_URL"] ?? REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(overrides["REDIS_URL"] ?? REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on("error", () => {});
   t.teardown(async () => {
     // Best effort: a test may have stopped the Redis it pointed at.
@@ -75,7 +79,10 @@ export async function testEnv(t: Test, overrides: Record<string, string> = {}): 
 }
 
 /** Builds the gateway in-process for app.inject; closed at teardown. */
-export async function buildApp(t: Test, overrides: Record<string, string> = {}): Promise<{ app: FastifyInstance; config: Config; env: Record<string, string> }> {
+export async function buildApp(
+  t: Test,
+  overrides: Record<string, string> = {},
+): Promise<{ app: FastifyInstance; config: Config; env: Record<string, string> }> {
   const env = await testEnv(t, overrides);
   const config = loadConfig(env);
   const app = await build(config, false);
@@ -117,7 +124,9 @@ export async function spawnGateway(t: Test, env: Record<string, string>): Promis
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGKILL");
@@ -129,7 +138,13 @@ export async function spawnGateway(t: Test, env: Record<string, string>): Promis
   while (Date.now() < deadline && child.exitCode === null) {
     if (out.includes("Server listening")) break;
     // Below LOG_LEVEL info nothing is logged: ask the process instead.
-    if (await fetch(`${url}/health/live`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/health/live`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, url, stderr: () => err + out, exited };
@@ -152,8 +167,16 @@ export async function startRedis(t: Test): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       // Its own working directory: a test that turns persistence on writes its files there.
-      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", cwd: dir });
-      const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      proc = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        { stdio: "ignore", cwd: dir },
+      );
+      const probe = new Redis(port, "127.0.0.1", {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       probe.on("error", () => {}); // refused until the server listens: that is what the loop waits for
       for (let i = 0; i < 100; i++) {
         try {

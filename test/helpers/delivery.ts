@@ -24,7 +24,12 @@ export const FAST_ENV = {
  * For gateway child processes: the receiver runs in the busy test process, so request timeouts
  * are generous here (a timed-out request that did arrive would count as a duplicate).
  */
-export const PROCESS_ENV = { ...FAST_ENV, BRAIN_CLAIM_IDLE_MS: "4000", BRAIN_WEBHOOK_TIMEOUT_MS: "3000", LOG_LEVEL: "info" };
+export const PROCESS_ENV = {
+  ...FAST_ENV,
+  BRAIN_CLAIM_IDLE_MS: "4000",
+  BRAIN_WEBHOOK_TIMEOUT_MS: "3000",
+  LOG_LEVEL: "info",
+};
 
 export interface DeliverySetup {
   app: FastifyInstance;
@@ -42,21 +47,38 @@ export async function deliverySetup(t: Test, env: Record<string, string> = {}): 
 }
 
 /** Creates a subscriber through the API (start_from earliest unless given); returns the created body. */
-export async function createSubscriber(app: FastifyInstance, body: Record<string, unknown>): Promise<Record<string, unknown> & { secret: string }> {
-  const res = await app.inject({ method: "POST", url: "/v1/subscribers", headers: auth(ADMIN_TOKEN), payload: { event_types: ["*"], start_from: "earliest", ...body } });
+export async function createSubscriber(
+  app: FastifyInstance,
+  body: Record<string, unknown>,
+): Promise<Record<string, unknown> & { secret: string }> {
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/subscribers",
+    headers: auth(ADMIN_TOKEN),
+    payload: { event_types: ["*"], start_from: "earliest", ...body },
+  });
   if (res.statusCode !== 201) throw new Error(`creating subscriber failed: ${res.statusCode} ${res.body}`);
   return res.json();
 }
 
 /** Publishes one event (the standard envelope with overrides); returns its stream id. */
 export async function publish(app: FastifyInstance, over: Record<string, unknown> = {}): Promise<string> {
-  const res = await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: envelope(over) });
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/events",
+    headers: auth(PUBLISH_TOKEN),
+    payload: envelope(over),
+  });
   if (res.statusCode !== 202) throw new Error(`publish failed: ${res.statusCode} ${res.body}`);
   return res.json().stream_message_id as string;
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<Exclude<T, null | undefined | false>> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<Exclude<T, null | undefined | false>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

@@ -9,7 +9,13 @@ import { ADMIN_TOKEN, auth, envelope, PUBLISH_TOKEN } from "./app.js";
 type Json = any;
 
 /** Calls a child gateway; resolves with status and parsed JSON body (null when empty). */
-export async function call(base: string, method: string, path: string, body?: unknown, token = ADMIN_TOKEN): Promise<{ status: number; body: Json }> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token = ADMIN_TOKEN,
+): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { ...auth(token), ...(body === undefined ? {} : { "content-type": "application/json" }) },

@@ -44,7 +44,12 @@ export async function startReceiver(t: Test): Promise<Receiver> {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const rec: Received = { headers: req.headers, body: Buffer.concat(chunks).toString(), at: Date.now(), path: req.url ?? "/" };
+      const rec: Received = {
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+        at: Date.now(),
+        path: req.url ?? "/",
+      };
       const index = receiver.requests.length;
       receiver.requests.push(rec);
       const a = receiver.answer(rec, index);
