@@ -90,14 +90,12 @@ t.test("with no consumer group the stream is kept whole up to the cap", async (t
 t.test("past the cap a stuck subscriber's unread entries become trimmed dead letters, logged once", async (t) => {
   const { app } = await buildApp(t, ENV);
   const stream = app.keys.stream;
-  await app.db
-    .insert(subscribers)
-    .values({
-      name: "stuck",
-      url: "https://example.com/hook",
-      eventTypes: ["mission.created"],
-      secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0",
-    });
+  await app.db.insert(subscribers).values({
+    name: "stuck",
+    url: "https://example.com/hook",
+    eventTypes: ["mission.created"],
+    secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0",
+  });
   await app.redis.xgroup("CREATE", stream, "stuck", "0", "MKSTREAM");
   const added = await append(app, [
     "mission.created",
