@@ -76,7 +76,9 @@ export function createMetrics() {
     }),
     streamTrimmed: new Counter({
       name: "brain_stream_trimmed_entries_total",
-      help: "Entries removed from the stream by the trimmer: `acked` (every group was past them) or `cap` (BRAIN_STREAM_MAXLEN)",
+      help:
+        "Entries removed from the stream by the trimmer: `acked` (every group was past them) or `cap` " +
+        "(BRAIN_STREAM_MAXLEN)",
       labelNames: ["reason"] as const,
       registers,
     }),

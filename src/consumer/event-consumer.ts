@@ -48,7 +48,10 @@
  * Usage (the dedup and dead-letter tables need a `subscribers` row named like the group):
  *
  *   const consumer = new EventConsumer({ redis, db, stream, subscriber: "billing", consumer: uniqueName,
- *     handlers: { "mission.created": async (e) => bill(e.event), "mission.deleted": async () => { throw new PermanentError("unsupported") } },
+ *     handlers: {
+ *       "mission.created": async (e) => bill(e.event),
+ *       "mission.deleted": async () => { throw new PermanentError("unsupported"); },
+ *     },
  *     retryScheduleMs: [5000, 300_000], claimIdleMs: 60_000, log });
  *   consumer.start();
  *   await consumer.stop(15_000);

@@ -40,7 +40,8 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
   const fail = (error: Error, detail: ErrorDetail) => withDetails(error, [detail]);
   const version = event.meta.schema_version;
   if (!(SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version)) {
-    const msg = `meta.schema_version ${version} is not supported; supported versions: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}`;
+    const supported = SUPPORTED_SCHEMA_VERSIONS.join(", ");
+    const msg = `meta.schema_version ${version} is not supported; supported versions: ${supported}`;
     throw fail(new errors.UnsupportedSchemaVersion(msg), { path: `${path}/meta/schema_version`, message: msg });
   }
   if (nestsDeeperThan(event.payload, MAX_PAYLOAD_DEPTH)) {

@@ -12,8 +12,10 @@ export default fp(
           title: "BRAiN Event Gateway",
           version: "1.0.0",
           description:
-            "Producers POST Charter v1.0 event envelopes; the gateway validates them and appends them to a Redis stream. " +
-            "Webhook subscribers each read through their own consumer group, with Standard Webhooks signatures and Postgres dedup.",
+            "Producers POST Charter v1.0 event envelopes; the gateway validates them and appends them to a Redis " +
+            "stream. " +
+            "Webhook subscribers each read through their own consumer group, with Standard Webhooks signatures and " +
+            "Postgres dedup.",
         },
         components: {
           securitySchemes: {

@@ -41,7 +41,8 @@ export default fp(
       } catch (err) {
         redis.disconnect();
         throw new StartupError(
-          `cannot reach Redis at ${maskUrl(config.redisUrl)} (${(lastError ?? (err as Error)).message}): start Redis or set REDIS_URL; the event stream is required (ADR-001)`,
+          `cannot reach Redis at ${maskUrl(config.redisUrl)} (${(lastError ?? (err as Error)).message}): start ` +
+            `Redis or set REDIS_URL; the event stream is required (ADR-001)`,
         );
       }
     } else {

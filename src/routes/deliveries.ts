@@ -16,7 +16,8 @@ const RedeliverResult = Type.Object(
     stream_message_id: StreamId,
     outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed")], {
       description:
-        "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays open)",
+        "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays " +
+        "open)",
     }),
     attempt: Type.Integer({ minimum: 1, description: "the x-brain-attempt sent: the dead letter's attempts + 1" }),
     status_code: Type.Union([Type.Integer(), Type.Null()], {
@@ -47,7 +48,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Delivery log of a subscriber",
         description:
-          "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, `dead_lettered`).",
+          "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, " +
+          "`dead_lettered`).",
         params: Params,
         querystring: Limit,
         response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
@@ -66,7 +68,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Dead letters of a subscriber",
         description:
           "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
-          "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the others.",
+          "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the " +
+          "others.",
         params: Params,
         querystring: Type.Object({ ...Limit.properties, unresolved: Type.Optional(Type.Boolean({ default: false })) }),
         response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
@@ -85,10 +88,14 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Redeliver a dead letter",
         description:
-          "The operator's explicit override of the dedup guard: makes one new signed delivery of the dead letter's stored event to " +
-          "this subscriber only (even when it is disabled), before answering. 202 means the attempt was made; `outcome` says how it " +
-          "went. On a 2xx the dedup row's outcome becomes `delivered` and the dead letter is marked resolved; otherwise it stays " +
-          "open with the new status and error. The attempt appears in the deliveries log. 404 for an unknown subscriber or dead " +
+          "The operator's explicit override of the dedup guard: makes one new signed delivery of the dead letter's " +
+          "stored event to " +
+          "this subscriber only (even when it is disabled), before answering. 202 means the attempt was made; " +
+          "`outcome` says how it " +
+          "went. On a 2xx the dedup row's outcome becomes `delivered` and the dead letter is marked resolved; " +
+          "otherwise it stays " +
+          "open with the new status and error. The attempt appears in the deliveries log. 404 for an unknown " +
+          "subscriber or dead " +
           "letter; 409 when the event is no longer stored (a `trimmed` dead letter).",
         params: Type.Object({ name: SubscriberName, stream_message_id: StreamId }),
         response: { 202: RedeliverResult, ...errorResponses(400, 401, 403, 404, 409, 503) },

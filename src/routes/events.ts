@@ -37,8 +37,10 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Publish one event",
         description:
           "Validates one envelope and appends it to the stream; 202 once Redis acknowledged the append. " +
-          "With an Idempotency-Key header (or, failing that, a body id) accepted in the last 24 h the original result is " +
-          "answered 200 with `Idempotent-Replayed: true` and nothing is appended; the same key with another body is 422.",
+          "With an Idempotency-Key header (or, failing that, a body id) accepted in the last 24 h the original " +
+          "result is " +
+          "answered 200 with `Idempotent-Replayed: true` and nothing is appended; the same key with another body " +
+          "is 422.",
         security,
         headers: IdempotencyHeaders,
         body: envelopeRef,
@@ -62,8 +64,10 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ["events"],
         summary: "Publish a batch of events",
         description:
-          "Validates every envelope first: any invalid one answers 400 with `details[].path` such as `/events/3/meta` and " +
-          "nothing is written. Otherwise all are appended atomically, in order. An event whose id was accepted in the last 24 h " +
+          "Validates every envelope first: any invalid one answers 400 with `details[].path` such as " +
+          "`/events/3/meta` and " +
+          "nothing is written. Otherwise all are appended atomically, in order. An event whose id was accepted in " +
+          "the last 24 h " +
           "is not appended again; its result carries the original stream id and `replayed: true`.",
         security,
         body: ref(BatchRequest),

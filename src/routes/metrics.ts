@@ -41,8 +41,10 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ["operations"],
         summary: "Prometheus metrics",
         description:
-          "Prometheus text exposition format. Stream length, per-subscriber pending and lag, and Redis/Postgres up are " +
-          "read at scrape time; no token is needed and load shedding never refuses it, so an overloaded process stays " +
+          "Prometheus text exposition format. Stream length, per-subscriber pending and lag, and Redis/Postgres up " +
+          "are " +
+          "read at scrape time; no token is needed and load shedding never refuses it, so an overloaded process " +
+          "stays " +
           "observable.",
         response: {
           200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: Type.String() } } },

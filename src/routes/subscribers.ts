@@ -52,8 +52,10 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Register a webhook subscriber",
         description:
-          "Creates the subscriber and its consumer group at `start_from`. The answer carries the signing `secret`: it is shown " +
-          "only here and on rotation. URLs resolving to private, loopback or link-local addresses are refused (400 URL_NOT_ALLOWED) " +
+          "Creates the subscriber and its consumer group at `start_from`. The answer carries the signing `secret`: " +
+          "it is shown " +
+          "only here and on rotation. URLs resolving to private, loopback or link-local addresses are refused (400 " +
+          "URL_NOT_ALLOWED) " +
           "unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true. A name already taken is 409.",
         body: ref(CreateSubscriber),
         response: { 201: ref(CreatedSubscriber), ...errorResponses(400, 401, 403, 409, 503) },
@@ -75,7 +77,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "List subscribers",
         description:
-          "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and dead-lettered counts). Secrets are never shown.",
+          "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and " +
+          "dead-lettered counts). Secrets are never shown.",
         response: { 200: ref(SubscriberList), ...errorResponses(401, 403, 503) },
       },
     },
@@ -107,7 +110,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Change a subscriber",
         description:
-          "Changes the given fields; the URL rules of create apply. Every gateway process picks the change up within 5 s. " +
+          "Changes the given fields; the URL rules of create apply. Every gateway process picks the change up " +
+          "within 5 s. " +
           "`enabled: false` pauses delivery: entries wait in the group until it is enabled again.",
         params: Params,
         body: ref(UpdateSubscriber),
@@ -146,7 +150,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Rotate the signing secret",
         description:
-          "Generates a new secret. For the next 24 h each delivery carries two signatures (new and old secret), so receivers can switch without missing one.",
+          "Generates a new secret. For the next 24 h each delivery carries two signatures (new and old secret), so " +
+          "receivers can switch without missing one.",
         params: Params,
         response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 503) },
       },

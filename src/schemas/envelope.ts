@@ -15,7 +15,8 @@ export const EventMeta = Type.Object(
   {
     additionalProperties: Type.Union([Type.String(), Type.Number(), Type.Boolean()]),
     description:
-      "Charter B: every event carries meta. Other keys (correlation_id, traceparent, …) may be strings, numbers or booleans.",
+      "Charter B: every event carries meta. Other keys (correlation_id, traceparent, …) may be strings, numbers or " +
+      "booleans.",
   },
 );
 

@@ -45,7 +45,8 @@ export const CreateSubscriber = Type.Object(
     start_from: Type.Optional(
       Type.Union([Type.Literal("latest"), Type.Literal("earliest"), StreamId], {
         description:
-          "`latest` (default): only events appended from now on; `earliest`: every retained event; a stream id: the events after it",
+          "`latest` (default): only events appended from now on; `earliest`: every retained event; a stream id: " +
+          "the events after it",
       }),
     ),
     enabled: Type.Optional(Type.Boolean({ default: true })),

@@ -16,13 +16,15 @@ export async function warnIfNotDurable(redis: Redis, log: FastifyBaseLogger): Pr
     [, save] = (await redis.config("GET", "save")) as string[];
   } catch (err) {
     log.warn(
-      `could not check Redis persistence (CONFIG GET failed: ${(err as Error).message}); make sure AOF (appendonly yes) or RDB snapshots are on, or accepted events are lost when Redis restarts`,
+      `could not check Redis persistence (CONFIG GET failed: ${(err as Error).message}); make sure AOF (appendonly ` +
+        `yes) or RDB snapshots are on, or accepted events are lost when Redis restarts`,
     );
     return;
   }
   if (appendonly !== "yes" && (save === undefined || save.trim() === "")) {
     log.warn(
-      'Redis persistence is off (appendonly no, save ""): accepted events that are not yet delivered are lost if Redis restarts; run Redis with --appendonly yes',
+      'Redis persistence is off (appendonly no, save ""): accepted events that are not yet delivered are lost ' +
+        "if Redis restarts; run Redis with --appendonly yes",
     );
   }
 }

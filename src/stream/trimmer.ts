@@ -6,9 +6,9 @@
  *   the id just after its last-delivered-id (a group that has not read yet, lag > 0, is held by
  *   that too). The stream floor is the minimum over all groups and `XTRIM MINID floor` removes
  *   only entries below it (exactly), and never one younger than BRAIN_STREAM_RETENTION (default
- *   1 h, so recent events stay browsable and replayable). With no group at all nothing is trimmed by floor: entries stay
- *   browsable (GET /v1/events) and readable by a subscriber created with `start_from: earliest`,
- *   up to the hard cap.
+ *   1 h, so recent events stay browsable and replayable). With no group at all nothing is trimmed
+ *   by floor: entries stay browsable (GET /v1/events) and readable by a subscriber created with
+ *   `start_from: earliest`, up to the hard cap.
  * - hard cap BRAIN_STREAM_MAXLEN (0 = none): a stuck subscriber must not grow Redis without bound.
  *   The cap lives here, not in the publisher's XADD, so that nothing vanishes silently: before the
  *   oldest entries are cut, every entry a group has not even read yet (and wants, by event type)
@@ -162,7 +162,8 @@ export class Trimmer {
       this.warnOnce(name, () =>
         log.warn(
           { subscriber: name, dead_letters: recorded },
-          "stream cap reached: subscriber fell behind BRAIN_STREAM_MAXLEN; entries it had not read become trimmed dead letters",
+          "stream cap reached: subscriber fell behind BRAIN_STREAM_MAXLEN; entries it had not read become trimmed " +
+            "dead letters",
         ),
       );
     }

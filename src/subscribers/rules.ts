@@ -43,7 +43,9 @@ export function checkHeaders(headers: Record<string, string> | undefined): void 
 /** A request timeout must stay below the reclaim idle time (docs/CONTRACT.md §4). */
 export function checkTimeout(timeoutMs: number | undefined, claimIdleMs: number): void {
   if (timeoutMs === undefined || timeoutMs < claimIdleMs) return;
-  const message = `must be below BRAIN_CLAIM_IDLE_MS (${claimIdleMs}), or another process could reclaim an entry while its request is still open`;
+  const message =
+    `must be below BRAIN_CLAIM_IDLE_MS (${claimIdleMs}), or another process could reclaim an entry while its request ` +
+    `is still open`;
   throw withDetails(new errors.InvalidRequest(`body/timeout_ms ${message}`), [{ path: "/timeout_ms", message }]);
 }
 
