@@ -237,7 +237,10 @@ async function main() {
         throw new Error(`${what}: gateway answered ${res.status}: ${JSON.stringify(res.body)}`);
       return res.body;
     };
-    /** Waits until the group has read everything and has nothing pending (every dedup row written, every entry ACKed). */
+    /**
+     * Waits until the group has read everything and has nothing pending (every dedup row written,
+     * every entry ACKed).
+     */
     const settled = async (stream, group) => {
       for (const deadline = Date.now() + STALL_MS; Date.now() < deadline; await sleep(50)) {
         const info = (await redis.xinfo("GROUPS", stream)).map((g) =>
@@ -335,7 +338,8 @@ async function main() {
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg()
         .map((l) => l.toFixed(2))
         .join(" ")}; ` +
-        `${EVENTS} events × ${ROUNDS} rounds per server, max_in_flight ${CONCURRENCY}; latency at ${RATE}/s for ${LATENCY_SECONDS} s ` +
+        `${EVENTS} events × ${ROUNDS} rounds per server, max_in_flight ${CONCURRENCY}; ` +
+        `latency at ${RATE}/s for ${LATENCY_SECONDS} s ` +
         `(+${LATENCY_WARMUP} s warm-up, batches of ${LATENCY_BATCH}); gateway LOG_LEVEL=${LOG_LEVEL}` +
         (env.BENCH_GATEWAY_ENV ? ` ${env.BENCH_GATEWAY_ENV}` : ""),
     );
@@ -360,7 +364,8 @@ async function main() {
       }
       ratios.push(res.gateway.events / res.baseline.events);
       const line = (n) =>
-        `${n} ${fmt(res[n].events)} ev/s (first after ${fmt(res[n].firstMs)} ms, ${res[n].duplicates} dup, cpu/event ${fmt(res[n].cpuUs)} µs, postgres ${fmt(res[n].pgCpuUs)} µs)`;
+        `${n} ${fmt(res[n].events)} ev/s (first after ${fmt(res[n].firstMs)} ms, ${res[n].duplicates} dup, ` +
+        `cpu/event ${fmt(res[n].cpuUs)} µs, postgres ${fmt(res[n].pgCpuUs)} µs)`;
       console.log(`  round ${round + 1}: ${line("baseline")} | ${line("gateway")} | ratio ${ratios.at(-1).toFixed(3)}`);
     }
 
@@ -437,7 +442,8 @@ async function main() {
     for (const name of ["baseline", "gateway"]) {
       const l = latency[name];
       console.log(
-        `  ${name}: p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms over ${l.n} events (${l.duplicates} dup); ` +
+        `  ${name}: p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms ` +
+          `over ${l.n} events (${l.duplicates} dup); ` +
           `from the append (XADD) alone: p50 ${fmt(l.appendP50, 1)} ms, p99 ${fmt(l.appendP99, 1)} ms`,
       );
     }
@@ -456,7 +462,8 @@ async function main() {
     const ratio = median(ratios);
     const rss = maxRssMb.gateway;
     console.log(
-      `\n| server | events/s (median) | first delivery after | duplicates | CPU µs/event | p50 ms at ${fmt(RATE)}/s | p99 ms at ${fmt(RATE)}/s | max RSS MB |`,
+      "\n| server | events/s (median) | first delivery after | duplicates | CPU µs/event | " +
+        `p50 ms at ${fmt(RATE)}/s | p99 ms at ${fmt(RATE)}/s | max RSS MB |`,
     );
     console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const [name, x] of [
@@ -465,16 +472,19 @@ async function main() {
     ]) {
       const l = latency[name];
       console.log(
-        `| ${name} | ${fmt(x.events)} | ${fmt(x.firstMs)} ms | ${x.duplicates + l.duplicates} | ${fmt(x.cpuUs)} | ${fmt(l.p50, 1)} | ${fmt(l.p99, 1)} | ${fmt(maxRssMb[name], 0)} |`,
+        `| ${name} | ${fmt(x.events)} | ${fmt(x.firstMs)} ms | ${x.duplicates + l.duplicates} | ${fmt(x.cpuUs)} | ` +
+          `${fmt(l.p50, 1)} | ${fmt(l.p99, 1)} | ${fmt(maxRssMb[name], 0)} |`,
       );
     }
     const met = { ratio: ratio >= TARGETS.ratio, p99: latency.gateway.p99 < TARGETS.p99Ms, rss: rss < TARGETS.rssMb };
     console.log("");
     console.log(
-      `throughput: gateway/baseline = ${ratio.toFixed(3)} (median of per-round ratios; target ≥ ${TARGETS.ratio}) → ${met.ratio ? "MET" : "MISSED"}`,
+      `throughput: gateway/baseline = ${ratio.toFixed(3)} ` +
+        `(median of per-round ratios; target ≥ ${TARGETS.ratio}) → ${met.ratio ? "MET" : "MISSED"}`,
     );
     console.log(
-      `latency: gateway p99 ${fmt(latency.gateway.p99, 1)} ms at ${RATE} events/s (target < ${TARGETS.p99Ms} ms) → ${met.p99 ? "MET" : "MISSED"}`,
+      `latency: gateway p99 ${fmt(latency.gateway.p99, 1)} ms at ${RATE} events/s ` +
+        `(target < ${TARGETS.p99Ms} ms) → ${met.p99 ? "MET" : "MISSED"}`,
     );
     console.log(
       `memory: gateway max RSS ${fmt(rss, 0)} MB (target < ${TARGETS.rssMb} MB) → ${met.rss ? "MET" : "MISSED"}`,

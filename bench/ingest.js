@@ -137,7 +137,8 @@ async function main() {
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load ${loadavg()
         .map((l) => l.toFixed(2))
         .join(" ")}; ` +
-        `${CONNECTIONS} connections, ${WARMUP} s warm-up, ${ROUNDS} rounds × ${DURATION} s per server and scenario; gateway LOG_LEVEL=${LOG_LEVEL}` +
+        `${CONNECTIONS} connections, ${WARMUP} s warm-up, ${ROUNDS} rounds × ${DURATION} s per server and scenario; ` +
+        `gateway LOG_LEVEL=${LOG_LEVEL}` +
         (env.BENCH_GATEWAY_ENV ? ` ${env.BENCH_GATEWAY_ENV}` : ""),
     );
     console.log(`single body ${SINGLE_BODY.length} B; batch body ${BATCH_BODY.length} B (${BATCH_SIZE} events)\n`);
@@ -222,7 +223,8 @@ async function main() {
     }
 
     console.log(
-      "\n| scenario | server | req/s | events/s | p50 ms | p99 ms (median / worst) | server CPU µs/req | Redis CPU µs/req | non-2xx+errors |",
+      "\n| scenario | server | req/s | events/s | p50 ms | p99 ms (median / worst) | " +
+        "server CPU µs/req | Redis CPU µs/req | non-2xx+errors |",
     );
     console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const { scenario, g, b } of summary) {
@@ -231,7 +233,8 @@ async function main() {
         ["gateway", g],
       ]) {
         console.log(
-          `| ${scenario} | ${name} | ${fmt(x.reqs)} | ${fmt(x.events)} | ${x.p50} | ${x.p99} / ${x.worstP99} | ${fmt(x.cpuUs)} | ${fmt(x.redisCpuUs)} | ${x.bad} |`,
+          `| ${scenario} | ${name} | ${fmt(x.reqs)} | ${fmt(x.events)} | ${x.p50} | ${x.p99} / ${x.worstP99} | ` +
+            `${fmt(x.cpuUs)} | ${fmt(x.redisCpuUs)} | ${x.bad} |`,
         );
       }
     }
@@ -239,7 +242,8 @@ async function main() {
     for (const { scenario, g, ratio, target, met } of summary) {
       const p99 = target.p99Ms === undefined ? "" : `, gateway p99 ${g.p99} ms (target < ${target.p99Ms} ms)`;
       console.log(
-        `${scenario}: gateway/baseline = ${ratio.toFixed(3)} (median of per-round ratios; target ≥ ${target.ratio})${p99} → ${met ? "MET" : "MISSED"}`,
+        `${scenario}: gateway/baseline = ${ratio.toFixed(3)} ` +
+          `(median of per-round ratios; target ≥ ${target.ratio})${p99} → ${met ? "MET" : "MISSED"}`,
       );
     }
   } finally {

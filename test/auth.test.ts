@@ -1,14 +1,8 @@
 import t from "tap";
-import {
-  ADMIN_TOKEN,
-  auth,
-  BOTH_TOKEN,
-  buildApp,
-  envelope,
-  PUBLISH_TOKEN,
-  spawnGateway,
-  testEnv,
-} from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ADMIN_TOKEN, BOTH_TOKEN, PUBLISH_TOKEN, testEnv } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
+import { spawnGateway } from "./helpers/processes.js";
 
 t.test("bearer tokens and scopes on /v1", async (t) => {
   const { app, config } = await buildApp(t);

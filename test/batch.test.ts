@@ -1,5 +1,7 @@
 import t from "tap";
-import { auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { PUBLISH_TOKEN } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 
 t.test("batch ingest", async (t) => {
   const { app, config } = await buildApp(t, { BRAIN_MAX_BATCH: "5" });

@@ -1,6 +1,8 @@
 import t from "tap";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, auth, buildApp, envelope, PUBLISH_TOKEN, REDIS_URL } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN, REDIS_URL } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 
 t.test("GET /v1/events browses the stream", async (t) => {
   const { app, config } = await buildApp(t);

@@ -1,6 +1,7 @@
 import t, { type Test } from "tap";
 import { ConfigError, loadConfig } from "../src/config.js";
-import { spawnGateway, TOKENS } from "./helpers/app.js";
+import { TOKENS } from "./helpers/env.js";
+import { spawnGateway } from "./helpers/processes.js";
 
 /** Loads `env` and returns the ConfigError message; fails the test when it loads. */
 function rejection(t: Test, env: Record<string, string>): string {

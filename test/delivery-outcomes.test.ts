@@ -3,7 +3,7 @@
  * does (dedup row, XACK, retry, dead letter, disabling the subscriber).
  */
 import t from "tap";
-import { freePort } from "./helpers/app.js";
+import { freePort } from "./helpers/processes.js";
 import { createSubscriber, deliverySetup, eventually, pendingCount, publish } from "./helpers/delivery.js";
 import type { Answer, Received } from "./helpers/receiver.js";
 
@@ -91,8 +91,9 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
     t.test(`${s}: transient, retried, then delivered with x-brain-attempt 2`, async (t) => {
       t.equal(outcomes[`t${s}`], "delivered");
       t.same(requests(s).map(attemptOf), [1, 2]);
-      const log =
-        await sql`select attempt, status_code, outcome from delivery_attempts where subscriber_name = ${`t${s}`} order by attempt`;
+      const log = await sql`
+        select attempt, status_code, outcome from delivery_attempts
+        where subscriber_name = ${`t${s}`} order by attempt`;
       t.same(
         log.map((r) => [r.attempt, r.status_code, r.outcome]),
         [
@@ -117,10 +118,12 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
     ["dns", /ENOTFOUND|EAI_AGAIN/],
   ] as const) {
     t.test(
-      `${name === "dns" ? "a DNS failure" : "connection refused"} is transient: retried up to max_attempts, then dead-lettered`,
+      `${name === "dns" ? "a DNS failure" : "connection refused"} is transient: ` +
+        "retried up to max_attempts, then dead-lettered",
       async (t) => {
-        const log =
-          await sql`select attempt, error, outcome from delivery_attempts where subscriber_name = ${name} order by attempt`;
+        const log = await sql`
+          select attempt, error, outcome from delivery_attempts
+          where subscriber_name = ${name} order by attempt`;
         t.same(
           log.map((r) => [r.attempt, r.outcome]),
           [

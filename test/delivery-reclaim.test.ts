@@ -4,7 +4,8 @@
  * from the stream while pending become `trimmed` dead letters.
  */
 import t from "tap";
-import { ADMIN_TOKEN, auth } from "./helpers/app.js";
+import { ADMIN_TOKEN } from "./helpers/env.js";
+import { auth } from "./helpers/http.js";
 import { createSubscriber, deliverySetup, eventually, pendingCount, publish } from "./helpers/delivery.js";
 
 t.test(
@@ -17,7 +18,9 @@ t.test(
     await app.redis.xgroup("CREATE", stream, "orphaned", "0");
     await app.redis.xreadgroup("GROUP", "orphaned", "ghost", "COUNT", 10, "STREAMS", stream, ">");
     await app.redis.xtrim(stream, "MINID", second);
-    await sql`insert into subscribers (name, url, event_types, secret) values ('orphaned', ${receiver.url}, ${["*"]}, ${`whsec_${Buffer.alloc(32, 2).toString("base64")}`})`;
+    const secret = `whsec_${Buffer.alloc(32, 2).toString("base64")}`;
+    await sql`insert into subscribers (name, url, event_types, secret)
+              values ('orphaned', ${receiver.url}, ${["*"]}, ${secret})`;
     await app.redis.publish(app.keys.subscribersChanged, "orphaned");
 
     const started = Date.now();

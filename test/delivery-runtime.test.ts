@@ -3,24 +3,36 @@
  * operator's redeliver override; graceful shutdown leaving unfinished entries pending.
  */
 import t from "tap";
+import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, auth, envelope, PUBLISH_TOKEN, REDIS_URL } from "./helpers/app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN, REDIS_URL } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 import { createSubscriber, deliverySetup, eventually, pendingCount, publish } from "./helpers/delivery.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The id of the newest entry the subscriber's group has read (XINFO GROUPS `last-delivered-id`). */
+async function lastRead(app: FastifyInstance, subscriber: string): Promise<string> {
+  const groups = (await app.redis.xinfo("GROUPS", app.keys.stream)) as unknown[][];
+  const group = groups.find((g) => g[g.indexOf("name") + 1] === subscriber)!;
+  return String(group[group.indexOf("last-delivered-id") + 1]);
+}
 
 t.test("a subscriber disabled, re-enabled and deleted at runtime is stopped, resumed and gone", async (t) => {
   const { app, receiver } = await deliverySetup(t);
   const patch = (payload: object) =>
     app.inject({ method: "PATCH", url: "/v1/subscribers/live", headers: auth(ADMIN_TOKEN), payload });
   await createSubscriber(app, { name: "live", url: receiver.url });
-  await publish(app);
+  const first = await publish(app);
   await receiver.waitFor(1);
 
   t.equal((await patch({ enabled: false })).statusCode, 200);
-  await sleep(300);
+  // Marker step: a reload begun after the PATCH has applied it and awaited the consumer's stop.
+  await app.dispatcher.reload();
+  t.notOk(app.dispatcher.subscribers().includes("live"), "the consumer is stopped once disabled");
   const whileDisabled = await publish(app);
-  await sleep(2500);
+  // Only a reload (the dispatcher's poll) starts consumers: after one more, nothing has read the entry.
+  await app.dispatcher.reload();
+  t.notOk(app.dispatcher.subscribers().includes("live"), "the poll does not restart it");
+  t.equal(await lastRead(app, "live"), first, "the new event waits unread");
   t.equal(receiver.requests.length, 1, "nothing is delivered while disabled");
 
   t.equal((await patch({ enabled: true })).statusCode, 200);
@@ -29,8 +41,11 @@ t.test("a subscriber disabled, re-enabled and deleted at runtime is stopped, res
 
   const del = await app.inject({ method: "DELETE", url: "/v1/subscribers/live", headers: auth(ADMIN_TOKEN) });
   t.equal(del.statusCode, 204);
+  await app.dispatcher.reload();
+  t.notOk(app.dispatcher.subscribers().includes("live"), "the consumer is stopped once deleted");
   await publish(app);
-  await sleep(2500);
+  await app.dispatcher.reload();
+  t.notOk(app.dispatcher.subscribers().includes("live"), "the poll does not bring it back");
   t.equal(receiver.requests.length, 2, "nothing is delivered once deleted");
   t.same(await app.redis.xinfo("GROUPS", app.keys.stream), [], "the dispatcher did not recreate the deleted group");
 });
@@ -134,8 +149,9 @@ t.test("normal delivery: each event once, nothing left pending", async (t) => {
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) ids.push(await publish(app));
   await receiver.waitFor(20);
+  // The sentinel: all 20 were read (requested), and an entry leaves the pending list only after
+  // its request was answered, so with nothing pending any repeat would already have arrived.
   await eventually(async () => (await pendingCount(app, "calm")) === 0, 5000, "all ACKed");
-  await new Promise((r) => setTimeout(r, 300));
   t.same(
     receiver.requests.map((r) => r.headers["webhook-id"]).sort(),
     [...ids].sort(),
@@ -147,10 +163,18 @@ t.test("a gateway with BRAIN_ROLE=api delivers nothing; one with BRAIN_ROLE=disp
   const { app: api, receiver, env } = await deliverySetup(t, { BRAIN_ROLE: "api" });
   await createSubscriber(api, { name: "split", url: receiver.url });
   const id = await publish(api);
-  await sleep(2500);
-  t.equal(receiver.requests.length, 0, "the API-only process has no dispatcher");
+  t.notOk(api.hasDecorator("dispatcher"), "the API-only process has no dispatcher");
   const { app: worker } = await deliverySetup(t, { ...env, BRAIN_ROLE: "dispatcher" });
   t.ok(worker.hasDecorator("dispatcher"));
   const [req] = await receiver.waitFor(1, 8000);
   t.equal(req!.headers["webhook-id"], id);
+  // The marker is the worker's delivery: by then a consumer in the API process would have joined
+  // the group (XREADGROUP registers it) and, started first, taken the event.
+  const consumers = (await api.redis.xinfo("CONSUMERS", api.keys.stream, "split")) as unknown[][];
+  t.same(
+    consumers.map((c) => c[c.indexOf("name") + 1]),
+    [worker.dispatcher.consumer],
+    "only the dispatcher process ever read the group",
+  );
+  t.equal(receiver.requests.length, 1, "delivered once, by the dispatcher process");
 });

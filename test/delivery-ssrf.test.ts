@@ -13,7 +13,9 @@ async function assertBlocked(t: Test, host: string) {
   const { app, receiver, sql } = await deliverySetup(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "false" });
   const url = `http://${host}:${receiver.port}/hook`;
   // Inserted directly: the API's create-time check would refuse this URL.
-  await sql`insert into subscribers (name, url, event_types, secret) values ('rebound', ${url}, ${["*"]}, ${`whsec_${Buffer.alloc(32, 1).toString("base64")}`})`;
+  const secret = `whsec_${Buffer.alloc(32, 1).toString("base64")}`;
+  await sql`insert into subscribers (name, url, event_types, secret)
+            values ('rebound', ${url}, ${["*"]}, ${secret})`;
   await app.redis.xgroup("CREATE", app.keys.stream, "rebound", "0", "MKSTREAM");
   await app.redis.publish(app.keys.subscribersChanged, "rebound");
   const id = await publish(app);

@@ -2,7 +2,8 @@ import t from "tap";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { buildApp, ROOT } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ROOT } from "./helpers/env.js";
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 /** Gitignored; CI keeps it as the test output. */
@@ -57,7 +58,8 @@ t.test(
     await op.getByRole("tab", { name: "Schema" }).first().click();
     // Nested objects (meta) start collapsed: open the request schema's collapsed nodes.
     const collapsed = op.locator(
-      ".opblock-section-request-body .json-schema-2020-12-accordion:has(.json-schema-2020-12-accordion__icon--collapsed)",
+      ".opblock-section-request-body .json-schema-2020-12-accordion" +
+        ":has(.json-schema-2020-12-accordion__icon--collapsed)",
     );
     for (let i = 0; i < 10 && (await collapsed.count()) > 0; i++) await collapsed.first().click();
     const body = await page.textContent("#operations-events-post_v1_events .opblock-body");

@@ -2,7 +2,8 @@ import t, { type Test } from "tap";
 import { Redis } from "ioredis";
 import { build } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { startRedis, testEnv } from "./helpers/app.js";
+import { testEnv } from "./helpers/env.js";
+import { startRedis } from "./helpers/processes.js";
 
 /** Builds a gateway on `redisUrl` and returns the warn-level lines it logged while starting. */
 async function startupWarnings(t: Test, redisUrl: string): Promise<string[]> {

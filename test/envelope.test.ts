@@ -1,5 +1,7 @@
 import t, { type Test } from "tap";
-import { auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { PUBLISH_TOKEN } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 
 const META = { schema_version: 1, producer: "mission_queue_manager", source_module: "missions" };
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -9,6 +11,13 @@ function nested(depth: number): Record<string, unknown> {
   let p: Record<string, unknown> = { leaf: true };
   for (let i = 1; i < depth; i++) p = { a: p };
   return p;
+}
+
+/** `depth` arrays inside each other, the innermost empty: [[[…]]]. */
+function nestedArrays(depth: number): unknown[] {
+  let a: unknown[] = [];
+  for (let i = 1; i < depth; i++) a = [a];
+  return a;
 }
 
 t.test("envelope validation", async (t) => {
@@ -190,137 +199,7 @@ t.test("envelope validation", async (t) => {
       t,
       envelope({
         payload: {
-          list: [
-            [
-              [
-                [
-                  [
-                    [
-                      [
-                        [
-                          [
-                            [
-                              [
-                                [
-                                  [
-                                    [
-                                      [
-                                        [
-                                          [
-                                            [
-                                              [
-                                                [
-                                                  [
-                                                    [
-                                                      [
-                                                        [
-                                                          [
-                                                            [
-                                                              [
-                                                                [
-                                                                  [
-                                                                    [
-                                                                      [
-                                                                        [
-                                                                          [
-                                                                            [
-                                                                              [
-                                                                                [
-                                                                                  [
-                                                                                    [
-                                                                                      [
-                                                                                        [
-                                                                                          [
-                                                                                            [
-                                                                                              [
-                                                                                                [
-                                                                                                  [
-                                                                                                    [
-                                                                                                      [
-                                                                                                        [
-                                                                                                          [
-                                                                                                            [
-                                                                                                              [
-                                                                                                                [
-                                                                                                                  [
-                                                                                                                    [
-                                                                                                                      [
-                                                                                                                        [
-                                                                                                                          [
-                                                                                                                            [
-                                                                                                                              [
-                                                                                                                                [
-                                                                                                                                  [
-                                                                                                                                    [
-                                                                                                                                      [
-                                                                                                                                        [
-                                                                                                                                          [
-                                                                                                                                            [],
-                                                                                                                                          ],
-                                                                                                                                        ],
-                                                                                                                                      ],
-                                                                                                                                    ],
-                                                                                                                                  ],
-                                                                                                                                ],
-                                                                                                                              ],
-                                                                                                                            ],
-                                                                                                                          ],
-                                                                                                                        ],
-                                                                                                                      ],
-                                                                                                                    ],
-                                                                                                                  ],
-                                                                                                                ],
-                                                                                                              ],
-                                                                                                            ],
-                                                                                                          ],
-                                                                                                        ],
-                                                                                                      ],
-                                                                                                    ],
-                                                                                                  ],
-                                                                                                ],
-                                                                                              ],
-                                                                                            ],
-                                                                                          ],
-                                                                                        ],
-                                                                                      ],
-                                                                                    ],
-                                                                                  ],
-                                                                                ],
-                                                                              ],
-                                                                            ],
-                                                                          ],
-                                                                        ],
-                                                                      ],
-                                                                    ],
-                                                                  ],
-                                                                ],
-                                                              ],
-                                                            ],
-                                                          ],
-                                                        ],
-                                                      ],
-                                                    ],
-                                                  ],
-                                                ],
-                                              ],
-                                            ],
-                                          ],
-                                        ],
-                                      ],
-                                    ],
-                                  ],
-                                ],
-                              ],
-                            ],
-                          ],
-                        ],
-                      ],
-                    ],
-                  ],
-                ],
-              ],
-            ],
-          ],
+          list: nestedArrays(66),
         },
       }),
       "/payload",

@@ -5,7 +5,8 @@
  */
 import t from "tap";
 import postgres from "postgres";
-import { buildApp, envelope } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { envelope } from "./helpers/http.js";
 import { eventually } from "./helpers/delivery.js";
 import { EventConsumer } from "../src/consumer/event-consumer.js";
 import {
@@ -115,6 +116,7 @@ t.test("while too many entries wait for a retry, no new entries are read", async
   // A read already blocking when the backlog filled may still return; after BLOCK (2 s) none is issued.
   await new Promise((r) => setTimeout(r, 2500));
   for (let i = 0; i < 10; i++) await add("job.run");
+  // Kept as a pause: the consumer issues no read at all, so no marker could pass through it.
   await new Promise((r) => setTimeout(r, 2500));
   t.equal(calls, 5, "the ten new entries were not taken");
   const [group] = (await app.redis.xinfo("GROUPS", config.stream)) as unknown[][];
@@ -148,6 +150,7 @@ t.test("reading ahead is bounded by max_in_flight and resumes as calls finish", 
   });
   // Every call blocks: the consumer reads ahead, then has to wait for room.
   await eventually(() => open === 2, 5000, "two calls in flight");
+  // Kept as a pause: a bounded reader waits for room, issuing nothing a marker could follow; let a runaway one read.
   await new Promise((r) => setTimeout(r, 500));
   const pendingNow = async () => Number(((await app.redis.xpending(config.stream, "readahead")) as [number])[0]);
   const pending = await pendingNow();

@@ -6,7 +6,7 @@ import t, { type Test } from "tap";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ESLint } from "eslint";
-import { ROOT } from "./helpers/app.js";
+import { ROOT } from "./helpers/env.js";
 
 const IMPORTS = "@typescript-eslint/no-restricted-imports";
 const GUARDRAIL_RULES = new Set(["no-restricted-syntax", "no-restricted-properties", IMPORTS]);

@@ -1,5 +1,7 @@
 import t from "tap";
-import { auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { PUBLISH_TOKEN } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 
 /** Blocks the event loop, as a CPU-bound request or a GC storm would. */
 function busy(ms: number): void {

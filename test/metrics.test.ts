@@ -1,5 +1,7 @@
 import t from "tap";
-import { ADMIN_TOKEN, auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 import { parseExposition, valueOf } from "./helpers/prometheus.js";
 import type { FastifyInstance } from "fastify";
 

@@ -1,7 +1,9 @@
 import t from "tap";
 import { request } from "node:http";
 import { Redis } from "ioredis";
-import { auth, envelope, PUBLISH_TOKEN, REDIS_URL, spawnGateway, testEnv } from "./helpers/app.js";
+import { PUBLISH_TOKEN, REDIS_URL, testEnv } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
+import { spawnGateway } from "./helpers/processes.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,7 +4,9 @@ import { Webhook } from "standardwebhooks";
 import { deadLetters, deliveryAttempts } from "../src/db/schema.js";
 import { loadSubscribers } from "../src/delivery/subscriber-config.js";
 import { signatureHeaders } from "../src/delivery/signature.js";
-import { ADMIN_TOKEN, auth, buildApp, PUBLISH_TOKEN, REDIS_URL } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN, REDIS_URL } from "./helpers/env.js";
+import { auth } from "./helpers/http.js";
 
 const SECRET_KEY = "a-very-long-test-encryption-key-0123456789";
 const QUIET = { BRAIN_ROLE: "api", BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0" };

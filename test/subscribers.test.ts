@@ -3,7 +3,9 @@ import t from "tap";
 import { deadLetters, deliveryAttempts, processedEvents } from "../src/db/schema.js";
 import { disableSubscriber } from "../src/db/subscribers.js";
 import { loadSubscribers } from "../src/delivery/subscriber-config.js";
-import { ADMIN_TOKEN, auth, buildApp, envelope, PUBLISH_TOKEN } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./helpers/env.js";
+import { auth, envelope } from "./helpers/http.js";
 
 // BRAIN_ROLE=api: no dispatcher reads the groups, so the stats these tests look at move only by their hand.
 // Load shedding off: building several apps in one process lags the event loop for a moment.

@@ -5,7 +5,9 @@ import { deadLetters, processedEvents, subscribers } from "../src/db/schema.js";
 import { Lease } from "../src/stream/lease.js";
 import { Trimmer } from "../src/stream/trimmer.js";
 import { Redis } from "ioredis";
-import { buildApp, envelope, REDIS_URL } from "./helpers/app.js";
+import { buildApp } from "./helpers/app.js";
+import { REDIS_URL } from "./helpers/env.js";
+import { envelope } from "./helpers/http.js";
 import { valueOf, parseExposition } from "./helpers/prometheus.js";
 
 // role api: no dispatcher reads the groups these tests arrange by hand; the timer is off so

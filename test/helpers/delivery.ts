@@ -4,7 +4,9 @@
  */
 import type { FastifyInstance } from "fastify";
 import postgres from "postgres";
-import { ADMIN_TOKEN, auth, buildApp, envelope, PUBLISH_TOKEN } from "./app.js";
+import { buildApp } from "./app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./env.js";
+import { auth, envelope } from "./http.js";
 import { startReceiver, type Receiver } from "./receiver.js";
 
 type Test = { teardown(fn: () => unknown): void };

@@ -2,7 +2,9 @@
  * Helpers for tests against real gateway child processes (`dist/server.js`): HTTP calls with
  * the test tokens, and publishing in batches.
  */
-import { ADMIN_TOKEN, auth, envelope, PUBLISH_TOKEN } from "./app.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./env.js";
+import { auth, envelope } from "./http.js";
+import type { Receiver } from "./receiver.js";
 
 /** A parsed JSON answer; tests read the fields they assert on. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions, not types
@@ -43,4 +45,30 @@ export function tally(values: string[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
   return m;
+}
+
+/**
+ * Sentinel for "nothing more is coming": publishes one marker event and waits until each given
+ * subscriber's receiver got it and the subscriber's group holds nothing pending. A group hands
+ * out entries in stream order, and an entry leaves the pending list only after its request was
+ * answered, so by then every request for an earlier entry, duplicates included, has arrived.
+ * Returns the marker's stream id (it is delivered like any other event).
+ */
+export async function deliverMarker(
+  base: string,
+  subscribers: Record<string, Receiver>,
+  timeoutMs = 30_000,
+): Promise<string> {
+  const [marker] = await publishMany(base, 1);
+  const deadline = Date.now() + timeoutMs;
+  for (const [name, receiver] of Object.entries(subscribers)) {
+    await receiver.waitFor(1, Math.max(0, deadline - Date.now()), (r) => r.headers["webhook-id"] === marker);
+    for (;;) {
+      const { status, body } = await call(base, "GET", `/v1/subscribers/${name}`);
+      if (status === 200 && body.stats.pending === 0) break;
+      if (Date.now() > deadline) throw new Error(`${name}: still ${body?.stats?.pending} pending after the marker`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return marker!;
 }
