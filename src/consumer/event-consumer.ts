@@ -83,7 +83,8 @@ export class EventConsumer<R = void> {
   private readonly reader: GroupReader;
   private readonly settler: Settler;
   private readonly group: string;
-  private handlers: Record<string, EventHandler<R>>;
+  /** Own keys only: an event type such as `valueOf` or `constructor` must never find an Object member. */
+  private handlers: Map<string, EventHandler<R>>;
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
@@ -101,7 +102,7 @@ export class EventConsumer<R = void> {
 
   constructor(private readonly opts: EventConsumerOptions<R>) {
     this.group = groupName(opts.subscriber);
-    this.handlers = opts.handlers;
+    this.handlers = new Map(Object.entries(opts.handlers));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.slots = new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
@@ -112,7 +113,7 @@ export class EventConsumer<R = void> {
 
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
   configure(change: Pick<EventConsumerOptions<R>, "handlers" | "maxAttempts" | "maxInFlight">): void {
-    this.handlers = change.handlers;
+    this.handlers = new Map(Object.entries(change.handlers));
     this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
     if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
   }
@@ -257,7 +258,7 @@ export class EventConsumer<R = void> {
   }
 
   private handlerFor(type: string): EventHandler<R> | undefined {
-    return this.handlers[type] ?? this.handlers["*"];
+    return this.handlers.get(type) ?? this.handlers.get("*");
   }
 
   private launch(event: ConsumedEvent): void {
