@@ -40,10 +40,10 @@ t.test("metrics count ingested events by type and outcome and time ingest reques
     valueOf(samples, "brain_events_ingested_total", { type, outcome });
   t.equal(ingested("a.one", "accepted"), 2);
   t.equal(ingested("a.one", "replayed"), 2, "one replayed single request and one replayed batch item");
-  t.equal(ingested("a.one", "rejected"), 1);
+  t.equal(ingested("a.one", "rejected"), undefined, "a refused event takes no type label");
+  t.equal(ingested("unknown", "rejected"), 2, "the refused event and the request refused before its body");
   t.equal(ingested("b.two", "accepted"), 1);
   t.equal(ingested("other", "accepted"), 1, "types beyond the cap fold into other");
-  t.equal(ingested("unknown", "rejected"), 1);
   t.equal(valueOf(samples, "brain_ingest_duration_seconds_count", { route: "/v1/events", status: "202" }), 2);
   t.equal(valueOf(samples, "brain_ingest_duration_seconds_count", { route: "/v1/events/batch", status: "202" }), 1);
   t.ok(valueOf(samples, "brain_ingest_duration_seconds_sum", { route: "/v1/events", status: "202" })! > 0);
@@ -51,6 +51,32 @@ t.test("metrics count ingested events by type and outcome and time ingest reques
   t.equal(valueOf(samples, "brain_redis_up"), 1);
   t.equal(valueOf(samples, "brain_postgres_up"), 1);
   t.ok(valueOf(samples, "process_resident_memory_bytes")! > 0, "default process metrics");
+});
+
+t.test("refused events cannot fill the type labels: accepted types still get their own", async (t) => {
+  const { app } = await buildApp(t, { BRAIN_METRICS_MAX_EVENT_TYPES: "3", BRAIN_TRIM_INTERVAL_MS: "0" });
+  const events = Array.from({ length: 50 }, (_, i) => envelope({ type: `junk.t${i}`, source: "" }));
+  const refused = await app.inject({
+    method: "POST",
+    url: "/v1/events/batch",
+    headers: auth(PUBLISH_TOKEN),
+    payload: { events },
+  });
+  t.equal(refused.statusCode, 400);
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/events",
+    headers: auth(PUBLISH_TOKEN),
+    payload: envelope({ type: "orders.created" }),
+  });
+  t.equal(res.statusCode, 202);
+  const { samples } = await scrape(app);
+  t.equal(valueOf(samples, "brain_events_ingested_total", { type: "orders.created", outcome: "accepted" }), 1);
+  t.equal(valueOf(samples, "brain_events_ingested_total", { type: "unknown", outcome: "rejected" }), 50);
+  t.notOk(
+    samples.some((s) => s.labels["type"]?.startsWith("junk.")),
+    "no refused type appears as a label",
+  );
 });
 
 t.test("pending and lag per subscriber come from the consumer groups at scrape time", async (t) => {

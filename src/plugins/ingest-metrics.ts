@@ -53,8 +53,13 @@ function instrumentIngest(app: FastifyInstance): void {
       m.eventsIngested.inc({ type: "unknown", outcome });
       return;
     }
+    // Only types the gateway took take a label slot: refused requests could otherwise fill every
+    // slot with made-up types, and the real ones would fold into `other`.
+    const counted = outcome === "accepted" || outcome === "replayed";
     const flags = replayed.get(request);
-    events.forEach((e, i) => m.eventsIngested.inc({ type: typeLabel(e), outcome: flags?.[i] ? "replayed" : outcome }));
+    events.forEach((e, i) =>
+      m.eventsIngested.inc({ type: counted ? typeLabel(e) : "unknown", outcome: flags?.[i] ? "replayed" : outcome }),
+    );
   });
 }
 
