@@ -18,10 +18,14 @@ const create = (payload: Record<string, unknown>, a = app) =>
 const get = (name: string) => app.inject({ method: "GET", url: `/v1/subscribers/${name}`, headers: admin });
 const patch = (name: string, payload: Record<string, unknown>) =>
   app.inject({ method: "PATCH", url: `/v1/subscribers/${name}`, headers: admin, payload });
-const groupNames = async () =>
-  new Set(
-    ((await app.redis.xinfo("GROUPS", config.stream)) as unknown[][]).map((g) => String(g[g.indexOf("name") + 1])),
-  );
+/** Consumer group names; none while the stream does not exist yet. */
+const groupNames = async (): Promise<Set<string>> => {
+  const infos = (await app.redis.xinfo("GROUPS", config.stream).catch((err: Error) => {
+    if (/no such key/.test(err.message)) return [];
+    throw err;
+  })) as unknown[][];
+  return new Set(infos.map((g) => String(g[g.indexOf("name") + 1])));
+};
 
 t.test("each subscriber rule answers 400 with the path of the offending field, and nothing is created", async (t) => {
   const base = { name: "rules", url: HOOK, event_types: ["mission.created"] };
