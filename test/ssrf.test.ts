@@ -5,6 +5,9 @@ import t, { type Test } from "tap";
 import { Agent, request } from "undici";
 import { assertUrlAllowed, createSsrfConnector, createSsrfLookup, isBlockedAddress } from "../src/delivery/ssrf.js";
 
+const rejects = (t: Test, url: string, pattern: RegExp) =>
+  t.rejects(assertUrlAllowed(url, false), { code: "URL_NOT_ALLOWED", statusCode: 400, message: pattern }, url);
+
 t.test("private, loopback, link-local, reserved and multicast addresses are blocked", async (t) => {
   const blocked = [
     "0.0.0.0",
@@ -50,12 +53,12 @@ t.test("IPv4 addresses hidden in IPv6 forms are judged by the IPv4 address", asy
     "::ffff:0:127.0.0.1",
     "64:ff9b::127.0.0.1",
     "64:ff9b::a9fe:a9fe",
-    "64:ff9b:1::8.8.8.8",
-    "2002:7f00:1::1",
-    "2002:c0a8:101::",
+    "64:ff9b::c000:208",
+    "::ffff:100.64.0.1",
+    "::ffff:192.88.99.1",
   ];
   for (const ip of blocked) t.equal(isBlockedAddress(ip), true, `${ip} is blocked`);
-  for (const ip of ["::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::808:808", "2002:808:808::1"]) {
+  for (const ip of ["::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::808:808", "64:ff9b::1.1.1.1"]) {
     t.equal(isBlockedAddress(ip), false, `${ip} embeds a public address`);
   }
 });
@@ -73,7 +76,6 @@ t.test("public addresses are allowed, including those next to blocked ranges", a
     "223.255.255.255",
     "2606:4700:4700::1111",
     "2001:4860:4860::8888",
-    "fbff::1",
     "2a00::1",
   ];
   for (const ip of allowed) t.equal(isBlockedAddress(ip), false, `${ip} is allowed`);
@@ -83,9 +85,6 @@ t.test("something that is not an IP address is treated as blocked", async (t) =>
   t.equal(isBlockedAddress("example.com"), true);
   t.equal(isBlockedAddress("1.2.3"), true);
 });
-
-const rejects = (t: Test, url: string, pattern: RegExp) =>
-  t.rejects(assertUrlAllowed(url, false), { code: "URL_NOT_ALLOWED", statusCode: 400, message: pattern }, url);
 
 t.test("a URL with a blocked literal address, localhost or a name resolving to loopback is refused", async (t) => {
   await rejects(t, "http://127.0.0.1:8080/hook", /127\.0\.0\.1.*private or reserved.*BRAIN_WEBHOOK_ALLOW_PRIVATE/);

@@ -1,96 +1,53 @@
 /**
- * The SSRF guard (docs/CONTRACT.md §4): webhook URLs must not reach loopback, private, link-local, metadata
- * or otherwise non-public addresses unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true.
+ * The SSRF guard (docs/CONTRACT.md §4): webhooks reach globally routable unicast addresses only,
+ * unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true.
  *
- * It runs twice. At create/PATCH, `assertUrlAllowed` refuses a blocked literal address, the name
- * `localhost`, or a name that resolves to any blocked address. At connect time, `createSsrfLookup`
- * is the DNS lookup of the outgoing HTTP agent: the socket connects to the very addresses it
- * checked, so a name that re-resolves elsewhere later (DNS rebinding) is still caught.
+ * It is an allow-list: a deny-list of private ranges kept letting through special-purpose ranges
+ * nobody had listed (Teredo, the 6to4 relay anycast, …). ipaddr.js names the special-purpose
+ * ranges of the IANA registries; anything it calls `unicast` is allowed, except IPv6 outside
+ * 2000::/3 (the only block IANA allocates for global unicast). IPv4-mapped IPv6 and the NAT64
+ * well-known prefix carry an IPv4 address that the packet really goes to: they are judged by it.
+ *
+ * It runs twice, with the same function. At create/PATCH, `assertUrlAllowed` refuses a refused
+ * literal address, the name `localhost`, or a name that resolves to any refused address. At
+ * connect time, `createSsrfLookup` is the DNS lookup of the outgoing HTTP agent: the socket
+ * connects to the very addresses it checked, so a name that re-resolves elsewhere later (DNS
+ * rebinding) is still caught.
  */
 import { lookup as dnsLookup, promises as dns, type LookupAddress, type LookupOptions } from "node:dns";
-import { isIP, isIPv4 } from "node:net";
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 import { buildConnector } from "undici";
 import { errors } from "../errors.js";
 
-/** [network, prefix length] over the 4-byte IPv4 form. Everything not globally reachable. */
-const V4_BLOCKED: [number[], number][] = [
-  [[0, 0, 0, 0], 8], // "this network"
-  [[10, 0, 0, 0], 8], // private
-  [[100, 64, 0, 0], 10], // carrier-grade NAT
-  [[127, 0, 0, 0], 8], // loopback
-  [[169, 254, 0, 0], 16], // link-local, cloud metadata (169.254.169.254)
-  [[172, 16, 0, 0], 12], // private
-  [[192, 0, 0, 0], 24], // IETF protocol assignments
-  [[192, 0, 2, 0], 24], // documentation
-  [[192, 168, 0, 0], 16], // private
-  [[198, 18, 0, 0], 15], // benchmarking
-  [[198, 51, 100, 0], 24], // documentation
-  [[203, 0, 113, 0], 24], // documentation
-  [[224, 0, 0, 0], 4], // multicast
-  [[240, 0, 0, 0], 4], // reserved, incl. broadcast 255.255.255.255
-];
+/** IANA's global unicast block; the rest of the IPv6 space is reserved, local or multicast. */
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR("2000::/3");
+/** The NAT64 well-known prefix (RFC 6052): a translator forwards to the IPv4 address in the last 32 bits. */
+const NAT64_WKP = ipaddr.IPv6.parseCIDR("64:ff9b::/96");
 
-/** [network, prefix length] over the 16-byte IPv6 form, for addresses without an embedded IPv4. */
-const V6_BLOCKED: [number[], number][] = [
-  [v6("::"), 128], // unspecified
-  [v6("::1"), 128], // loopback
-  [v6("100::"), 64], // discard-only
-  [v6("2001:db8::"), 32], // documentation
-  [v6("fc00::"), 7], // unique local
-  [v6("fe80::"), 10], // link-local
-  [v6("fec0::"), 10], // deprecated site-local, still routed internally by some networks
-  [v6("ff00::"), 8], // multicast
-  [v6("64:ff9b:1::"), 48], // local-use NAT64
-];
-
-/** IPv6 prefixes that carry an IPv4 address in their last 4 bytes (mapped, translated, compatible, NAT64). */
-const V6_EMBEDDING: [number[], number][] = [
-  [v6("::ffff:0:0"), 96], // IPv4-mapped ::ffff:a.b.c.d
-  [v6("::ffff:0:0:0"), 96], // IPv4-translated (SIIT)
-  [v6("64:ff9b::"), 96], // NAT64 well-known prefix
-  [v6("::"), 96], // deprecated IPv4-compatible ::a.b.c.d
-];
-
-function inPrefix(bytes: number[], [net, bits]: [number[], number]): boolean {
-  for (let i = 0; i < bits; i += 8) {
-    const take = Math.min(8, bits - i);
-    const mask = (0xff << (8 - take)) & 0xff;
-    if (((bytes[i / 8] ?? 0) & mask) !== ((net[i / 8] ?? 0) & mask)) return false;
-  }
-  return true;
+function isPublicV4(ip: ipaddr.IPv4): boolean {
+  return ip.range() === "unicast";
 }
 
-function v4(ip: string): number[] {
-  return ip.split(".").map(Number);
+function isPublicV6(ip: ipaddr.IPv6): boolean {
+  if (ip.isIPv4MappedAddress()) return isPublicV4(ip.toIPv4Address());
+  if (ip.match(NAT64_WKP)) return isPublicV4(new ipaddr.IPv4(ip.toByteArray().slice(12)));
+  return ip.range() === "unicast" && ip.match(GLOBAL_UNICAST_V6);
 }
 
-/** The 16 bytes of a valid IPv6 address (with `::` and a dotted IPv4 tail expanded). */
-function v6(ip: string): number[] {
-  let text = ip.replace(/%.*$/, "");
-  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (tail) {
-    const [a, b, c, d] = v4(tail[1]!) as [number, number, number, number];
-    text = text.slice(0, tail.index) + ((a << 8) | b).toString(16) + ":" + ((c << 8) | d).toString(16);
-  }
-  const [head, rest] = text.split("::") as [string, string | undefined];
-  const parse = (s: string) => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)));
-  const hi = parse(head);
-  const lo = rest === undefined ? [] : parse(rest);
-  const groups = [...hi, ...new Array<number>(8 - hi.length - lo.length).fill(0), ...lo];
-  return groups.flatMap((g) => [g >> 8, g & 0xff]);
-}
-
-/** True for an IP address (v4 or v6, any textual form) that webhooks must not reach. */
+/**
+ * True for an IP address (v4 or v6, with or without brackets or a zone) that webhooks must not
+ * reach: anything but globally routable unicast. Only the standard textual forms count as
+ * addresses (Node's `isIP`); anything else is refused rather than guessed at.
+ */
 export function isBlockedAddress(ip: string): boolean {
-  const bare = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
-  if (isIPv4(bare)) return V4_BLOCKED.some((p) => inPrefix(v4(bare), p));
-  if (isIP(bare.replace(/%.*$/, "")) !== 6) return true; // not an address at all: refuse rather than guess
-  const bytes = v6(bare);
-  if (V6_BLOCKED.some((p) => inPrefix(bytes, p))) return true;
-  if (V6_EMBEDDING.some((p) => inPrefix(bytes, p))) return V4_BLOCKED.some((p) => inPrefix(bytes.slice(12), p));
-  // 6to4 (2002::/16) carries an IPv4 address in bytes 2..5; a relay would forward to it.
-  if (bytes[0] === 0x20 && bytes[1] === 0x02) return V4_BLOCKED.some((p) => inPrefix(bytes.slice(2, 6), p));
-  return false;
+  const bare = (ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip).replace(/%.*$/, "");
+  const family = isIP(bare);
+  if (family === 4) return !isPublicV4(ipaddr.IPv4.parse(bare));
+  // ipaddr.js reads `::a.b.c.d` as IPv4-mapped, which it is not: the WHATWG serializer writes the
+  // address in plain hex first, so the guard judges the address the socket would really reach.
+  if (family === 6) return !isPublicV6(ipaddr.IPv6.parse(new URL(`http://[${bare}]/`).hostname.slice(1, -1)));
+  return true;
 }
 
 /** `localhost` and its subdomains (RFC 6761) are loopback whatever DNS says. */
