@@ -3,9 +3,12 @@
  * read) response bodies, and that its timeout bounds the whole attempt.
  */
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import t from "tap";
 import { WebhookClient, type WebhookRequest } from "../src/delivery/webhook-client.js";
+import { ROOT } from "./helpers/env.js";
+import { startReceiver } from "./helpers/receiver.js";
 
 async function server(t: { teardown(fn: () => unknown): void }, handler: RequestListener): Promise<string> {
   const srv = createServer(handler);
@@ -95,4 +98,28 @@ t.test("Retry-After on 429 and 503 is read; on other statuses it is ignored", as
   t.match(await client.send(request(`${url}/429`)), { kind: "transient", statusCode: 429, retryAfterMs: 7000 });
   t.match(await client.send(request(`${url}/503`)), { kind: "transient", statusCode: 503, retryAfterMs: 7000 });
   t.match(await client.send(request(`${url}/500`)), { kind: "transient", statusCode: 500, retryAfterMs: null });
+});
+
+t.test("every webhook names the gateway and its version in User-Agent", async (t) => {
+  const { version } = JSON.parse(readFileSync(`${ROOT}/package.json`, "utf8")) as { version: string };
+  const receiver = await startReceiver(t);
+  const client = new WebhookClient(true);
+  t.teardown(() => client.close());
+  t.match(await client.send(request(receiver.url)), { kind: "success" });
+  const [req] = await receiver.waitFor(1);
+  t.equal(req!.headers["user-agent"], `brain-event-gateway/${version}`);
+  t.match(version, /^\d+\.\d+\.\d+/, "a real version, read from package.json");
+});
+
+t.test("a subscriber's own User-Agent header replaces the gateway's instead of doubling it", async (t) => {
+  let agents: string[] = [];
+  const url = await server(t, (req, res) => {
+    req.resume();
+    agents = req.rawHeaders.filter((_, i, raw) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === "user-agent");
+    res.writeHead(204).end();
+  });
+  const client = new WebhookClient(true);
+  t.teardown(() => client.close());
+  await client.send({ ...request(url), headers: { "User-Agent": "billing-relay/2" } });
+  t.same(agents, ["billing-relay/2"]);
 });

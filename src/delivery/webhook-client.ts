@@ -6,6 +6,7 @@
  *
  * `send` makes one attempt and classifies it by the docs/CONTRACT.md §4 table; it never throws.
  */
+import { readFileSync } from "node:fs";
 import { Agent, type Dispatcher } from "undici";
 import { parseRetryAfter } from "../consumer/retry-timing.js";
 import { signatureHeaders } from "./signature.js";
@@ -34,6 +35,20 @@ export interface WebhookRequest {
   signingSecrets: string[];
   headers: Record<string, string>;
   timeoutMs: number;
+}
+
+/**
+ * Names the gateway and its version to receivers and their logs. package.json is two levels up
+ * from this module both in src/ and in dist/.
+ */
+export const USER_AGENT = `brain-event-gateway/${
+  (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+}`;
+
+/** True when the subscriber set its own User-Agent, which then replaces the gateway's. */
+function hasUserAgent(headers: Record<string, string>): boolean {
+  for (const name in headers) if (name.toLowerCase() === "user-agent") return true;
+  return false;
 }
 
 /** Statuses that mean "try again later" (docs/CONTRACT.md §4); every other non-2xx is permanent. */
@@ -70,6 +85,7 @@ export class WebhookClient {
       "x-brain-subscriber": req.subscriber,
       "x-brain-attempt": String(req.attempt),
     };
+    if (!hasUserAgent(req.headers)) headers["user-agent"] = USER_AGENT;
     return new Promise((resolve) => {
       let controller: Dispatcher.DispatchController | null = null;
       let statusCode = 0;
