@@ -3,7 +3,7 @@
  * shared shape naming the offending field, and changes nothing.
  */
 import { hostname } from "node:os";
-import t from "tap";
+import t, { type Test } from "tap";
 import { buildApp } from "./helpers/app.js";
 import { ADMIN_TOKEN } from "./helpers/env.js";
 import { auth } from "./helpers/http.js";
@@ -108,4 +108,62 @@ t.test("with BRAIN_WEBHOOK_ALLOW_PRIVATE=true loopback URLs are accepted", async
     (await create({ name: "ftp", url: "ftp://127.0.0.1/", event_types: ["*"] }, open)).json().code,
     "URL_NOT_ALLOWED",
   );
+});
+
+/** Asserts a 400 in the shared shape whose details name `path`. */
+function refused(t: Test, res: { statusCode: number; json(): Record<string, unknown> }, path: string, what: string) {
+  t.equal(res.statusCode, 400, `${what}: 400`);
+  t.match(res.json(), { statusCode: 400, code: String, error: "Bad Request", message: String }, `${what}: shape`);
+  const details = res.json()["details"] as { path: string }[] | undefined;
+  t.ok(
+    details?.some((d) => d.path === path),
+    `${what}: details name ${path}`,
+  );
+}
+
+t.test("a NUL character in any stored string is refused with 400 at create and PATCH, not a 500", async (t) => {
+  const base = { name: "nul", url: HOOK, event_types: ["*"] };
+  const cases: [string, Record<string, unknown>, string][] = [
+    ["description", { description: "ops\u0000pager" }, "/description"],
+    ["url path", { url: "https://8.8.8.8/ho\u0000ok" }, "/url"],
+    ["url query", { url: "https://8.8.8.8/hook?a=\u0000" }, "/url"],
+    ["url with another control character", { url: "https://8.8.8.8/ho\u0007ok" }, "/url"],
+    ["header value", { headers: { "x-a": "a\u0000b" } }, "/headers/x-a"],
+    ["header name", { headers: { "x-\u0000": "a" } }, "/headers/x-\u0000"],
+    ["event type", { event_types: ["a.b\u0000"] }, "/event_types/0"],
+    ["name", { name: "nu\u0000l" }, "/name"],
+    ["secret", { secret: "whsec_\u0000" }, "/secret"],
+  ];
+  for (const [what, over, path] of cases) refused(t, await create({ ...base, ...over }), path, `create: ${what}`);
+  t.equal((await get("nul")).statusCode, 404, "nothing was created");
+
+  t.equal((await create({ ...base, description: "ops pager" })).statusCode, 201);
+  for (const [what, over, path] of cases.slice(0, 7)) {
+    refused(t, await patch("nul", over), path, `PATCH: ${what}`);
+  }
+  t.match((await get("nul")).json(), { url: HOOK, description: "ops pager", headers: {} }, "nothing changed");
+  t.equal((await patch("nul", { description: "line one\nline two" })).statusCode, 200, "other text is fine");
+});
+
+t.test("hop-by-hop headers are refused at create and PATCH, in any letter case, naming the header", async (t) => {
+  const names = [
+    "Transfer-Encoding",
+    "Expect",
+    "Upgrade",
+    "Keep-Alive",
+    "Connection",
+    "TE",
+    "Trailer",
+    "Proxy-Connection",
+    "proxy-authorization",
+  ];
+  for (const name of names) {
+    const res = await create({ name: "hop", url: HOOK, event_types: ["*"], headers: { [name]: "x", "x-ok": "1" } });
+    refused(t, res, `/headers/${name}`, `create: ${name}`);
+    t.match(res.json(), { code: "INVALID_REQUEST", details: [{ message: /hop-by-hop/ }] });
+  }
+  t.equal((await get("hop")).statusCode, 404, "nothing was created");
+  t.equal((await create({ name: "hop", url: HOOK, event_types: ["*"], headers: { "x-ok": "1" } })).statusCode, 201);
+  for (const name of names) refused(t, await patch("hop", { headers: { [name]: "x" } }), `/headers/${name}`, name);
+  t.same((await get("hop")).json().headers, { "x-ok": "1" }, "the headers did not change");
 });

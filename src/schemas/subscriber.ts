@@ -14,12 +14,15 @@ const EventTypes = Type.Array(
   }),
   { minItems: 1, maxItems: 100, uniqueItems: true, examples: [["mission.created", "mission.completed"]] },
 );
+// Postgres text cannot hold NUL: refused here as a 400, instead of failing the write with a 500.
 const Url = Type.String({
   minLength: 1,
   maxLength: 2048,
-  description: "http(s) URL; private and loopback addresses are refused (SSRF guard)",
+  // A URL has no business carrying control characters; the WHATWG parser would silently drop some.
+  pattern: "^[^\\u0000-\\u001f\\u007f]*$",
+  description: "http(s) URL; only globally routable unicast addresses are reached (SSRF guard)",
 });
-const Description = Type.String({ maxLength: 1000 });
+const Description = Type.String({ maxLength: 1000, pattern: "^[^\\u0000]*$", description: "no NUL characters" });
 const MaxAttempts = Type.Integer({
   minimum: 1,
   maximum: 100,
@@ -32,7 +35,9 @@ const TimeoutMs = Type.Integer({
 const MaxInFlight = Type.Integer({ minimum: 1, maximum: 1000, description: "requests open at once (default 32)" });
 const Headers = Type.Record(Type.String(), Type.String({ maxLength: 4096, pattern: "^[\\t\\x20-\\x7e]*$" }), {
   maxProperties: 32,
-  description: "extra request headers; `webhook-*`, `x-brain-*`, content-type, content-length and host are reserved",
+  description:
+    "extra request headers; `webhook-*`, `x-brain-*`, content-type, content-length and host are reserved, and " +
+    "hop-by-hop headers (connection, keep-alive, te, trailer, transfer-encoding, upgrade, expect, proxy-*) refused",
 });
 
 export const CreateSubscriber = Type.Object(

@@ -1,6 +1,6 @@
 /**
- * The subscriber rules the request schema cannot express (docs/CONTRACT.md §3, §4): reserved headers, the
- * timeout bound, the SSRF guard and the secret format. Each failure is a 400 naming the field.
+ * The subscriber rules the request schema cannot express (docs/CONTRACT.md §3, §4): reserved and hop-by-hop
+ * headers, the timeout bound, the SSRF guard and the secret format. Each failure is a 400 naming the field.
  */
 import { isValidSecret } from "../delivery/secrets.js";
 import { assertUrlAllowed } from "../delivery/ssrf.js";
@@ -18,24 +18,44 @@ export function isReservedHeader(name: string): boolean {
   );
 }
 
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1, plus Expect and Proxy-Authorization): they describe the
+ * connection, which the gateway's HTTP client owns. The client refuses some of them outright, so
+ * every delivery would dead-letter; the rest would be meaningless or misleading to the receiver.
+ */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+]);
+
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 
-/** Refuses invalid and reserved header names, each named in the details. */
+function headerProblem(name: string): string | null {
+  if (!HEADER_NAME.test(name)) return "is not a valid header name";
+  if (isReservedHeader(name))
+    return "is reserved (webhook-*, x-brain-*, content-type, content-length and host are set by the gateway)";
+  if (HOP_BY_HOP.has(name.toLowerCase()))
+    return (
+      "is a hop-by-hop header (connection, keep-alive, te, trailer, transfer-encoding, upgrade, expect, proxy-*): " +
+      "the gateway manages the connection"
+    );
+  return null;
+}
+
+/** Refuses invalid, reserved and hop-by-hop header names, each named in the details. */
 export function checkHeaders(headers: Record<string, string> | undefined): void {
   if (headers === undefined) return;
-  const details = Object.keys(headers).flatMap((name) =>
-    !HEADER_NAME.test(name)
-      ? [{ path: `/headers/${name}`, message: "is not a valid header name" }]
-      : isReservedHeader(name)
-        ? [
-            {
-              path: `/headers/${name}`,
-              message:
-                "is reserved (webhook-*, x-brain-*, content-type, content-length and host are set by the gateway)",
-            },
-          ]
-        : [],
-  );
+  const details = Object.keys(headers).flatMap((name) => {
+    const message = headerProblem(name);
+    return message === null ? [] : [{ path: `/headers/${name}`, message }];
+  });
   if (details.length > 0)
     throw withDetails(new errors.InvalidRequest(`body${details[0]!.path} ${details[0]!.message}`), details);
 }
