@@ -19,16 +19,25 @@ import {
   varchar,
 } from "drizzle-orm/pg-core";
 
+/** One rotated-out secret: the stored (sealed) value and when it stops signing (ISO 8601). */
+export interface PreviousSecret {
+  secret: string;
+  expires_at: string;
+}
+
 export const subscribers = pgTable("subscribers", {
   name: varchar("name", { length: 63 }).primaryKey(),
   url: text("url").notNull(),
   eventTypes: text("event_types").array().notNull(),
   description: text("description"),
-  /** `whsec_…`, or `enc:v1:…` when BRAIN_SECRET_KEY encrypts secrets at rest. */
+  /** `whsec_…`, or `enc:v2:…` (`enc:v1:…` before v2) when BRAIN_SECRET_KEY encrypts secrets at rest. */
   secret: text("secret").notNull(),
-  /** The secret before the last rotation; it keeps signing alongside until previousSecretExpiresAt. */
-  previousSecret: text("previous_secret"),
-  previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true }),
+  /**
+   * Rotated-out secrets (stored like `secret`), each signing alongside until its own expiry; a
+   * second rotation within the overlap must not cut the first one short. Expired ones are
+   * dropped at the next rotation.
+   */
+  previousSecrets: jsonb("previous_secrets").$type<PreviousSecret[]>().notNull().default([]),
   enabled: boolean("enabled").notNull().default(true),
   maxAttempts: integer("max_attempts").notNull().default(8),
   timeoutMs: integer("timeout_ms").notNull().default(10_000),

@@ -2,9 +2,11 @@
  * The `subscribers` table. Secrets are stored sealed (delivery/secrets.ts seals and opens them);
  * these functions move the stored values as they are.
  */
-import { eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Executor } from "./client.js";
-import { deliveryAttempts, subscribers } from "./schema.js";
+import { deliveryAttempts, subscribers, type PreviousSecret } from "./schema.js";
+
+export type { PreviousSecret };
 
 export type SubscriberRow = typeof subscribers.$inferSelect;
 export type NewSubscriberRow = typeof subscribers.$inferInsert;
@@ -81,23 +83,41 @@ export async function deleteSubscriberRow(db: Executor, name: string): Promise<b
 }
 
 /**
- * Replaces the secret with `sealedNew` and keeps the current one as the previous secret until
- * `expiresAt`, in one statement so two concurrent rotations cannot lose a secret that signs.
+ * Replaces the secret with `sealedNew` and appends the current one to the previous secrets until
+ * `expiresAt`, dropping those expired at `now`; in one statement, so two concurrent rotations
+ * cannot lose a secret that signs. Refused (`full`) while `maxPrevious` previous secrets are still
+ * valid: each one adds a signature to every delivery's header.
  */
 export async function rotateSecretRow(
   db: Executor,
   name: string,
   sealedNew: string,
+  now: Date,
   expiresAt: Date,
-): Promise<boolean> {
+  maxPrevious: number,
+): Promise<"rotated" | "full" | "missing"> {
+  const valid = sql`(select coalesce(jsonb_agg(p order by p->>'expires_at'), '[]'::jsonb)
+    from jsonb_array_elements(${subscribers.previousSecrets}) p
+    where (p->>'expires_at')::timestamptz > ${now.toISOString()}::timestamptz)`;
   const rows = await db
     .update(subscribers)
     .set({
-      previousSecret: sql`${subscribers.secret}`,
-      previousSecretExpiresAt: expiresAt,
+      previousSecrets: sql`${valid} || jsonb_build_array(jsonb_build_object(
+        'secret', ${subscribers.secret}, 'expires_at', ${expiresAt.toISOString()}::text))`,
       secret: sealedNew,
-      updatedAt: new Date(),
+      updatedAt: now,
     })
+    .where(and(eq(subscribers.name, name), sql`jsonb_array_length(${valid}) < ${maxPrevious}`))
+    .returning({ name: subscribers.name });
+  if (rows.length > 0) return "rotated";
+  return (await getSubscriberRow(db, name)) === null ? "missing" : "full";
+}
+
+/** Ends the overlap of every rotated-out secret at once; false when the row does not exist. */
+export async function clearPreviousSecrets(db: Executor, name: string): Promise<boolean> {
+  const rows = await db
+    .update(subscribers)
+    .set({ previousSecrets: [], updatedAt: new Date() })
     .where(eq(subscribers.name, name))
     .returning({ name: subscribers.name });
   return rows.length > 0;

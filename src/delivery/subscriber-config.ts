@@ -16,17 +16,19 @@ export interface SubscriberConfig {
   timeoutMs: number;
   maxInFlight: number;
   headers: Record<string, string>;
-  /** Plain-text `whsec_` secrets that sign each delivery: current first, then the pre-rotation one while valid. */
+  /** Plain-text `whsec_` secrets that sign each delivery: current first, then rotated-out ones still valid. */
   signingSecrets: string[];
 }
 
-/** The secrets that sign at `now`: the current one, then the previous one until it expires. */
+/**
+ * The secrets that sign at `now`: the current one, then each rotated-out one until its own
+ * expiry, most recently rotated out first.
+ */
 export function signingSecrets(row: SubscriberRow, secretKey: string | null, now = new Date()): string[] {
-  const secrets = [openSecret(row.secret, secretKey)];
-  if (row.previousSecret !== null && row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt > now) {
-    secrets.push(openSecret(row.previousSecret, secretKey));
-  }
-  return secrets;
+  const previous = row.previousSecrets
+    .filter((p) => Date.parse(p.expires_at) > now.getTime())
+    .sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
+  return [row.secret, ...previous.map((p) => p.secret)].map((s) => openSecret(s, secretKey));
 }
 
 function toConfig(row: SubscriberRow, secretKey: string | null, now: Date): SubscriberConfig {

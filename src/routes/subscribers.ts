@@ -13,6 +13,7 @@ import {
 import {
   createSubscriber,
   deleteSubscriber,
+  endSecretOverlap,
   getSubscriber,
   listSubscribers,
   rotateSecret,
@@ -150,13 +151,38 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         summary: "Rotate the signing secret",
         description:
-          "Generates a new secret. For the next 24 h each delivery carries two signatures (new and old secret), so " +
-          "receivers can switch without missing one.",
+          "Generates a new secret. For the next 24 h each delivery also carries a signature with the old secret, so " +
+          "receivers can switch without missing one. A secret rotated out earlier keeps signing until its own 24 h " +
+          "end. While 10 rotated-out secrets still sign, a rotation is refused (409): end their overlap first.",
         params: Params,
-        response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request) => rotateSecret(ctx(), request.params.name),
+  );
+
+  app.delete(
+    "/subscribers/:name/previous-secrets",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "End the overlap of rotated-out secrets",
+        description:
+          "Rotated-out secrets stop signing at once, before their 24 h end: from now on only the current secret " +
+          "signs. For when an old secret leaked, or every receiver already switched.",
+        params: Params,
+        response: {
+          204: Type.Null({ description: "only the current secret signs" }),
+          ...errorResponses(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      await endSecretOverlap(ctx(), request.params.name);
+      return reply.code(204).send(null);
+    },
   );
 };
 

@@ -112,7 +112,10 @@ const subscriberFields = {
   max_in_flight: Type.Integer(),
   headers: Type.Record(Type.String(), Type.String()),
   previous_secret_expires_at: Type.Union([Timestamp, Type.Null()], {
-    description: "until then the secret before the last rotation also signs",
+    description: "until then the secret before the last rotation also signs; null when no rotated-out secret does",
+  }),
+  previous_secrets_expire_at: Type.Array(Timestamp, {
+    description: "when each rotated-out secret that still signs stops signing, soonest first",
   }),
   created_at: Timestamp,
   updated_at: Timestamp,

@@ -61,6 +61,9 @@ async function secretWrite<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Rotated-out secrets still signing at once, at most: each adds a signature to every delivery's header. */
+const MAX_PREVIOUS_SECRETS = 10;
+
 const notFound = (name: string) => new errors.NotFound(`no subscriber named ${name}`);
 
 function view(
@@ -68,7 +71,12 @@ function view(
   group: GroupInfo | undefined | null,
   outcome: OutcomeStats | undefined,
 ): Subscriber {
-  const previousUntil = row.previousSecret === null ? null : row.previousSecretExpiresAt;
+  const now = Date.now();
+  const previous = row.previousSecrets
+    .map((p) => Date.parse(p.expires_at))
+    .filter((at) => at > now)
+    .sort((a, b) => a - b)
+    .map((at) => new Date(at).toISOString());
   return {
     name: row.name,
     url: row.url,
@@ -79,8 +87,8 @@ function view(
     timeout_ms: row.timeoutMs,
     max_in_flight: row.maxInFlight,
     headers: row.headers,
-    previous_secret_expires_at:
-      previousUntil !== null && previousUntil > new Date() ? previousUntil.toISOString() : null,
+    previous_secret_expires_at: previous.at(-1) ?? null,
+    previous_secrets_expire_at: previous,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
     stats: {
@@ -191,7 +199,10 @@ export async function deleteSubscriber(ctx: AdminContext, name: string): Promise
   await notify(ctx, name);
 }
 
-/** A new secret; the current one keeps signing alongside for 24 h. */
+/**
+ * A new secret; the current one keeps signing alongside for 24 h, as does each one rotated out
+ * before it until its own 24 h end. 409 while MAX_PREVIOUS_SECRETS of them still sign.
+ */
 export async function rotateSecret(
   ctx: AdminContext,
   name: string,
@@ -199,10 +210,23 @@ export async function rotateSecret(
 ): Promise<{ secret: string; previous_secret_expires_at: string }> {
   const secret = generateSecret();
   const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
-  const rotated = await secretWrite(() =>
-    store.rotateSecretRow(ctx.db, name, sealSecret(secret, ctx.config.secretKey), expiresAt),
+  const sealed = sealSecret(secret, ctx.config.secretKey);
+  const outcome = await secretWrite(() =>
+    store.rotateSecretRow(ctx.db, name, sealed, now, expiresAt, MAX_PREVIOUS_SECRETS),
   );
-  if (!rotated) throw notFound(name);
+  if (outcome === "missing") throw notFound(name);
+  if (outcome === "full") {
+    throw new errors.Conflict(
+      `subscriber ${name} already has ${MAX_PREVIOUS_SECRETS} rotated-out secrets still signing; end their overlap ` +
+        `with DELETE /v1/subscribers/${name}/previous-secrets first`,
+    );
+  }
   await notify(ctx, name);
   return { secret, previous_secret_expires_at: expiresAt.toISOString() };
+}
+
+/** Ends the overlap early: from now on only the current secret signs. 404 when unknown. */
+export async function endSecretOverlap(ctx: AdminContext, name: string): Promise<void> {
+  if (!(await store.clearPreviousSecrets(ctx.db, name))) throw notFound(name);
+  await notify(ctx, name);
 }
