@@ -36,6 +36,13 @@ try {
 }
 
 const gateway = app;
+if (config.secretKey === null) {
+  // Said once per start, through the logger, so it reaches wherever the operator reads logs.
+  gateway.log.warn(
+    "BRAIN_SECRET_KEY is unset: subscriber signing secrets are stored in Postgres in plain text; " +
+      "set it (32+ characters) to encrypt them at rest",
+  );
+}
 closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
   if (err) gateway.log.error({ err }, "closing after an uncaught error");
   else gateway.log.info({ signal }, "shutting down");

@@ -40,10 +40,10 @@ t.test("previous_secret and its expiry become the first entry of previous_secret
 
   const [current, previous, expired] = [generateSecret(), generateSecret(), generateSecret()];
   const until = new Date(Date.now() + 3600e3);
-  // The stored values move unchanged, so a sealed one still opens.
+  // The stored values move unchanged, so a sealed one still opens for its (unchanged) subscriber.
   await sql`insert into subscribers (name, url, event_types, secret, previous_secret, previous_secret_expires_at)
-            values ('rotated', 'https://8.8.8.8/', ${["*"]}, ${sealSecret(current, KEY)},
-                    ${sealSecret(previous, KEY)}, ${until.toISOString()}::timestamptz),
+            values ('rotated', 'https://8.8.8.8/', ${["*"]}, ${sealSecret(current, KEY, "rotated")},
+                    ${sealSecret(previous, KEY, "rotated")}, ${until.toISOString()}::timestamptz),
                    ('long-ago', 'https://8.8.8.8/', ${["*"]}, ${current}, ${expired}, now() - interval '2 days'),
                    ('never', 'https://8.8.8.8/', ${["*"]}, ${current}, null, null)`;
 

@@ -66,7 +66,7 @@ t.test("two rotations within the overlap: the first, second and third secret all
   );
   t.equal(shown.previous_secret_expires_at, r3.body.previous_secret_expires_at, "the latest expiry");
   const [row] = await setup.sql`select secret, previous_secrets from subscribers where name = 'rot'`;
-  t.match(row, { secret: /^enc:v1:/, previous_secrets: [{ secret: /^enc:v1:/ }, { secret: /^enc:v1:/ }] });
+  t.match(row, { secret: /^enc:v2:/, previous_secrets: [{ secret: /^enc:v2:/ }, { secret: /^enc:v2:/ }] });
 
   const ended = await app.inject({ method: "DELETE", url: "/v1/subscribers/rot/previous-secrets", headers: admin });
   t.equal(ended.statusCode, 204);

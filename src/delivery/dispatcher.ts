@@ -9,7 +9,8 @@
  * every 2 s, so a change made through any process reaches every process within 5 s even when a
  * pub/sub message is lost. A new subscriber gets a consumer, a changed one is reconfigured in
  * place (URL, secrets, headers and timeout are read for every attempt), a disabled or deleted
- * one is stopped gracefully.
+ * one is stopped gracefully. A subscriber whose secrets cannot be opened is paused the same way,
+ * alone, until they can.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
@@ -23,7 +24,7 @@ import { isSubscriberEnabled } from "../db/subscribers.js";
 import type { Metrics } from "../metrics.js";
 import { listenForChanges } from "../stream/change-channel.js";
 import { AttemptLog } from "./attempt-log.js";
-import { loadSubscribers, type SubscriberConfig } from "./subscriber-config.js";
+import { loadSubscribers, type SubscriberConfig, type UnreadableSubscriber } from "./subscriber-config.js";
 import type { AttemptResult, WebhookClient } from "./webhook-client.js";
 import { recordAttempt, webhookHandler, type WebhookDeps } from "./webhook-delivery.js";
 
@@ -56,6 +57,8 @@ export class Dispatcher {
   readonly consumer = consumerName();
   private readonly deps: WebhookDeps;
   private readonly running = new Map<string, Running>();
+  /** Subscribers paused because their secrets cannot be opened; each is logged when it enters and leaves. */
+  private readonly unreadable = new Set<string>();
   private poll: NodeJS.Timeout | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
@@ -92,13 +95,35 @@ export class Dispatcher {
       do {
         this.reloadAgain = false;
         try {
-          await this.apply(await loadSubscribers(this.opts.db, this.opts.config.secretKey));
+          let unreadable: UnreadableSubscriber[] = [];
+          const loaded = await loadSubscribers(this.opts.db, this.opts.config.secretKey, (u) => (unreadable = u));
+          this.noteUnreadable(unreadable, loaded);
+          await this.apply(loaded);
         } catch (err) {
           this.opts.log.warn({ err: (err as Error).message }, "loading subscribers failed; will retry");
         }
       } while (this.reloadAgain && !this.closed);
     })().finally(() => (this.reloading = null));
     return this.reloading;
+  }
+
+  /** Logs each change of the paused set once, not on every 2 s poll. */
+  private noteUnreadable(now: UnreadableSubscriber[], loaded: SubscriberConfig[]): void {
+    const names = new Set(now.map((u) => u.name));
+    for (const { name, reason } of now) {
+      if (this.unreadable.has(name)) continue;
+      this.unreadable.add(name);
+      this.opts.log.error(
+        { subscriber: name, reason },
+        "subscriber paused: its signing secret cannot be opened; its events wait in its group until it can",
+      );
+    }
+    for (const name of this.unreadable) {
+      if (names.has(name)) continue;
+      this.unreadable.delete(name);
+      if (loaded.some((s) => s.name === name))
+        this.opts.log.info({ subscriber: name }, "subscriber's signing secret opens again: delivery resumes");
+    }
   }
 
   private async apply(subscribers: SubscriberConfig[]): Promise<void> {
@@ -109,7 +134,8 @@ export class Dispatcher {
       if (wanted.has(name)) continue;
       this.running.delete(name);
       stops.push(run.consumer.stop(this.opts.config.shutdownTimeoutMs));
-      this.opts.log.info({ subscriber: name }, "subscriber disabled or deleted: delivery stopped");
+      const why = this.unreadable.has(name) ? "paused" : "disabled or deleted";
+      this.opts.log.info({ subscriber: name }, `subscriber ${why}: delivery stopped`);
     }
     for (const sub of wanted.values()) {
       const run = this.running.get(sub.name);

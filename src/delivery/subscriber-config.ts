@@ -20,15 +20,22 @@ export interface SubscriberConfig {
   signingSecrets: string[];
 }
 
+/** A row whose secrets cannot be opened; `reason` never carries a secret. */
+export interface UnreadableSubscriber {
+  name: string;
+  reason: string;
+}
+
 /**
  * The secrets that sign at `now`: the current one, then each rotated-out one until its own
- * expiry, most recently rotated out first.
+ * expiry, most recently rotated out first. Throws when any of them cannot be opened: signing
+ * with fewer secrets than the receiver may hold would fail deliveries silently.
  */
 export function signingSecrets(row: SubscriberRow, secretKey: string | null, now = new Date()): string[] {
   const previous = row.previousSecrets
     .filter((p) => Date.parse(p.expires_at) > now.getTime())
     .sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
-  return [row.secret, ...previous.map((p) => p.secret)].map((s) => openSecret(s, secretKey));
+  return [row.secret, ...previous.map((p) => p.secret)].map((s) => openSecret(s, secretKey, row.name));
 }
 
 function toConfig(row: SubscriberRow, secretKey: string | null, now: Date): SubscriberConfig {
@@ -45,13 +52,31 @@ function toConfig(row: SubscriberRow, secretKey: string | null, now: Date): Subs
   };
 }
 
-/** Every subscriber (enabled or not) with opened signing secrets. */
-export async function loadSubscribers(db: Db, secretKey: string | null): Promise<SubscriberConfig[]> {
+/**
+ * Every subscriber (enabled or not) with opened signing secrets. A row whose secrets cannot be
+ * opened (wrong BRAIN_SECRET_KEY, a value copied from another row, tampering) is left out and
+ * reported to `onUnreadable`: it pauses that subscriber only, instead of every one.
+ */
+export async function loadSubscribers(
+  db: Db,
+  secretKey: string | null,
+  onUnreadable: (unreadable: UnreadableSubscriber[]) => void = () => {},
+): Promise<SubscriberConfig[]> {
   const now = new Date();
-  return (await listSubscriberRows(db)).map((row) => toConfig(row, secretKey, now));
+  const loaded: SubscriberConfig[] = [];
+  const unreadable: UnreadableSubscriber[] = [];
+  for (const row of await listSubscriberRows(db)) {
+    try {
+      loaded.push(toConfig(row, secretKey, now));
+    } catch (err) {
+      unreadable.push({ name: row.name, reason: (err as Error).message });
+    }
+  }
+  onUnreadable(unreadable);
+  return loaded;
 }
 
-/** One subscriber with opened signing secrets, or null. */
+/** One subscriber with opened signing secrets, or null; throws when its secrets cannot be opened. */
 export async function loadSubscriber(
   db: Executor,
   name: string,

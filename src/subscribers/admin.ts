@@ -128,7 +128,7 @@ export async function createSubscriber(
         url: body.url,
         eventTypes: body.event_types,
         description: body.description ?? null,
-        secret: sealSecret(secret, ctx.config.secretKey),
+        secret: sealSecret(secret, ctx.config.secretKey, body.name),
         enabled: body.enabled ?? true,
         maxAttempts: body.max_attempts ?? 8,
         timeoutMs: body.timeout_ms ?? ctx.config.webhookTimeoutMs,
@@ -210,7 +210,7 @@ export async function rotateSecret(
 ): Promise<{ secret: string; previous_secret_expires_at: string }> {
   const secret = generateSecret();
   const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
-  const sealed = sealSecret(secret, ctx.config.secretKey);
+  const sealed = sealSecret(secret, ctx.config.secretKey, name);
   const outcome = await secretWrite(() =>
     store.rotateSecretRow(ctx.db, name, sealed, now, expiresAt, MAX_PREVIOUS_SECRETS),
   );
