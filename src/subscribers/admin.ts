@@ -5,7 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
-import { inTransaction, type Db } from "../db/client.js";
+import { inTransaction, pgCode, type Db } from "../db/client.js";
 import { outcomeStats, type OutcomeStats } from "../db/processed-events.js";
 import * as store from "../db/subscribers.js";
 import { generateSecret, PREVIOUS_SECRET_TTL_MS, sealSecret } from "../delivery/secrets.js";
@@ -47,17 +47,18 @@ async function notify(ctx: AdminContext, name: string): Promise<void> {
 }
 
 /**
- * Runs a write that carries a secret. Drizzle's query errors list the query parameters in their
- * message, so one reaching the error log would print the secret: only the driver's own error
- * (which keeps its parameters out of logs) is passed on, and it still maps to 503 when the
- * database is unreachable.
+ * Runs a write of secret-bearing columns (secret, previous secrets, headers). A failed query's
+ * error carries what must never reach a log line: Drizzle's message lists the parameters, and the
+ * driver's `detail` or `where` can quote the row ("Failing row contains …"). Only a new error with
+ * the Postgres or connection error code is passed on: it still maps to 503 while the database is
+ * unreachable, and to a plain 500 otherwise.
  */
-async function secretWrite<T>(op: () => Promise<T>): Promise<T> {
+async function sensitiveWrite<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
-    const cause = (err as { cause?: unknown }).cause;
-    throw cause instanceof Error ? cause : new Error("storing a subscriber secret failed");
+    const code = pgCode(err);
+    throw Object.assign(new Error(`${what} failed${code === undefined ? "" : ` (${code})`}`), { code });
   }
 }
 
@@ -122,7 +123,7 @@ export async function createSubscriber(
   await checkUrl(body.url, ctx.config.webhookAllowPrivate);
   const secret = body.secret ?? generateSecret();
   const row = await inTransaction(ctx.db, async (tx) => {
-    const created = await secretWrite(() =>
+    const created = await sensitiveWrite("storing a subscriber", () =>
       store.insertSubscriber(tx, {
         name: body.name,
         url: body.url,
@@ -171,16 +172,18 @@ export async function updateSubscriber(ctx: AdminContext, name: string, patch: U
   checkHeaders(patch.headers);
   checkTimeout(patch.timeout_ms, ctx.config.claimIdleMs);
   await checkUrl(patch.url, ctx.config.webhookAllowPrivate);
-  const row = await store.updateSubscriberRow(ctx.db, name, {
-    url: patch.url,
-    eventTypes: patch.event_types,
-    enabled: patch.enabled,
-    description: patch.description,
-    maxAttempts: patch.max_attempts,
-    timeoutMs: patch.timeout_ms,
-    maxInFlight: patch.max_in_flight,
-    headers: patch.headers,
-  });
+  const row = await sensitiveWrite("changing a subscriber", () =>
+    store.updateSubscriberRow(ctx.db, name, {
+      url: patch.url,
+      eventTypes: patch.event_types,
+      enabled: patch.enabled,
+      description: patch.description,
+      maxAttempts: patch.max_attempts,
+      timeoutMs: patch.timeout_ms,
+      maxInFlight: patch.max_in_flight,
+      headers: patch.headers,
+    }),
+  );
   if (!row) throw notFound(name);
   await notify(ctx, name);
   return getSubscriber(ctx, name);
@@ -211,7 +214,7 @@ export async function rotateSecret(
   const secret = generateSecret();
   const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
   const sealed = sealSecret(secret, ctx.config.secretKey, name);
-  const outcome = await secretWrite(() =>
+  const outcome = await sensitiveWrite("rotating a subscriber secret", () =>
     store.rotateSecretRow(ctx.db, name, sealed, now, expiresAt, MAX_PREVIOUS_SECRETS),
   );
   if (outcome === "missing") throw notFound(name);
@@ -227,6 +230,7 @@ export async function rotateSecret(
 
 /** Ends the overlap early: from now on only the current secret signs. 404 when unknown. */
 export async function endSecretOverlap(ctx: AdminContext, name: string): Promise<void> {
-  if (!(await store.clearPreviousSecrets(ctx.db, name))) throw notFound(name);
+  if (!(await sensitiveWrite("ending a secret overlap", () => store.clearPreviousSecrets(ctx.db, name))))
+    throw notFound(name);
   await notify(ctx, name);
 }
