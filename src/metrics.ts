@@ -74,6 +74,11 @@ export function createMetrics() {
       help: "1 when Postgres answered the scrape's query, else 0",
       registers,
     }),
+    subscribersPaused: new Gauge({
+      name: "brain_subscribers_paused",
+      help: "Enabled subscribers this process cannot deliver to because their signing secrets cannot be opened",
+      registers,
+    }),
     streamTrimmed: new Counter({
       name: "brain_stream_trimmed_entries_total",
       help:

@@ -53,6 +53,8 @@ t.test("a v2 secret copied onto another row does not open: only that subscriber 
   t.same(app.dispatcher.subscribers(), ["good"], "only the unreadable subscriber is paused");
   t.equal(logged.split(PAUSED).length - 1, 1, "logged once, not on every reload");
   t.notOk(logged.includes(bad.secret.slice(6)), "the log does not carry the secret");
+  const paused = async () => (await app.metrics.subscribersPaused.get()).values[0]?.value;
+  t.equal(await paused(), 1, "brain_subscribers_paused counts it");
 
   const ids = [await publish(app), await publish(app)];
   await receiver.waitFor(2, 10_000, (r) => r.headers["x-brain-subscriber"] === "good");
@@ -66,6 +68,7 @@ t.test("a v2 secret copied onto another row does not open: only that subscriber 
   await sql`update subscribers set secret = ${own} where name = 'bad'`;
   await app.dispatcher.reload();
   t.match(logged, /signing secret opens again: delivery resumes/);
+  t.equal(await paused(), 0, "and stops counting it once it resumes");
   const resumed = await receiver.waitFor(2, 10_000, (r) => r.headers["x-brain-subscriber"] === "bad");
   for (const req of resumed.filter((r) => ids.includes(String(r.headers["webhook-id"])))) {
     t.doesNotThrow(

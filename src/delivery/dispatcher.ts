@@ -124,6 +124,7 @@ export class Dispatcher {
       if (loaded.some((s) => s.name === name))
         this.opts.log.info({ subscriber: name }, "subscriber's signing secret opens again: delivery resumes");
     }
+    this.opts.metrics.subscribersPaused.set(this.unreadable.size);
   }
 
   private async apply(subscribers: SubscriberConfig[]): Promise<void> {
