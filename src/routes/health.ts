@@ -34,7 +34,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ["operations"],
+        operationId: "getLiveness",
         summary: "Liveness",
+        security: [],
         description: "200 while the process serves HTTP, whatever the state of Redis and Postgres.",
         response: { 200: Type.Object({ status: Type.Literal("ok") }) },
       },
@@ -47,7 +49,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ["operations"],
+        operationId: "getReadiness",
         summary: "Readiness",
+        security: [],
         description: "200 when Redis and Postgres both answer; 503 with the failing check otherwise.",
         response: { 200: Readiness, 503: Readiness },
       },

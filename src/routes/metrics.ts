@@ -39,7 +39,9 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ["operations"],
+        operationId: "getMetrics",
         summary: "Prometheus metrics",
+        security: [],
         description:
           "Prometheus text exposition format. Stream length, per-subscriber pending and lag, and Redis/Postgres up " +
           "are " +

@@ -51,13 +51,13 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "createSubscriber",
         summary: "Register a webhook subscriber",
         description:
           "Creates the subscriber and its consumer group at `start_from`. The answer carries the signing `secret`: " +
-          "it is shown " +
-          "only here and on rotation. URLs resolving to private, loopback or link-local addresses are refused (400 " +
-          "URL_NOT_ALLOWED) " +
-          "unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true. A name already taken is 409.",
+          "it is shown only here and on rotation. URLs that resolve to anything but globally routable unicast " +
+          "addresses are refused (400 URL_NOT_ALLOWED) unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true. A name already " +
+          "taken is 409.",
         body: ref(CreateSubscriber),
         response: { 201: ref(CreatedSubscriber), ...errorResponses(400, 401, 403, 409, 503) },
       },
@@ -76,6 +76,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "listSubscribers",
         summary: "List subscribers",
         description:
           "Every subscriber, by name, with live stats (pending and lag from the consumer group; delivered and " +
@@ -93,6 +94,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "getSubscriber",
         summary: "Get a subscriber",
         description: "One subscriber with live stats. The secret is never shown.",
         params: Params,
@@ -109,6 +111,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "updateSubscriber",
         summary: "Change a subscriber",
         description:
           "Changes the given fields; the URL rules of create apply. Every gateway process picks the change up " +
@@ -129,6 +132,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "deleteSubscriber",
         summary: "Delete a subscriber",
         description:
           "Removes the subscriber with its dedup rows, dead letters and delivery log, and destroys its consumer group.",
@@ -149,6 +153,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "rotateSubscriberSecret",
         summary: "Rotate the signing secret",
         description:
           "Generates a new secret. For the next 24 h each delivery also carries a signature with the old secret, so " +
@@ -168,6 +173,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "endSubscriberSecretOverlap",
         summary: "End the overlap of rotated-out secrets",
         description:
           "Rotated-out secrets stop signing at once, before their 24 h end: from now on only the current secret " +

@@ -18,9 +18,10 @@ const EventTypes = Type.Array(
 const Url = Type.String({
   minLength: 1,
   maxLength: 2048,
-  // A URL has no business carrying control characters; the WHATWG parser would silently drop some.
-  pattern: "^[^\\u0000-\\u001f\\u007f]*$",
-  description: "http(s) URL; only globally routable unicast addresses are reached (SSRF guard)",
+  // Absolute http(s) only, and no control characters: the WHATWG parser would silently drop some.
+  pattern: "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u001f\\u007f]+$",
+  description: "absolute http(s) URL; only globally routable unicast addresses are reached (SSRF guard)",
+  examples: ["https://billing.example.com/hooks/brain"],
 });
 const Description = Type.String({ maxLength: 1000, pattern: "^[^\\u0000]*$", description: "no NUL characters" });
 const MaxAttempts = Type.Integer({
@@ -30,15 +31,24 @@ const MaxAttempts = Type.Integer({
 });
 const TimeoutMs = Type.Integer({
   minimum: 1,
-  description: "request timeout; default BRAIN_WEBHOOK_TIMEOUT_MS, must stay below BRAIN_CLAIM_IDLE_MS",
+  maximum: 3_600_000,
+  description: "request timeout in ms; default BRAIN_WEBHOOK_TIMEOUT_MS, must stay below BRAIN_CLAIM_IDLE_MS",
 });
 const MaxInFlight = Type.Integer({ minimum: 1, maximum: 1000, description: "requests open at once (default 32)" });
-const Headers = Type.Record(Type.String(), Type.String({ maxLength: 4096, pattern: "^[\\t\\x20-\\x7e]*$" }), {
-  maxProperties: 32,
-  description:
-    "extra request headers; `webhook-*`, `x-brain-*`, content-type, content-length and host are reserved, and " +
-    "hop-by-hop headers (connection, keep-alive, te, trailer, transfer-encoding, upgrade, expect, proxy-*) refused",
-});
+/** An HTTP token (RFC 9110 §5.6.2): the names a receiver can actually be sent. */
+const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$";
+const Headers = Type.Record(
+  Type.String({ pattern: HEADER_NAME }),
+  Type.String({ maxLength: 4096, pattern: "^[\\t\\x20-\\x7e]*$" }),
+  {
+    // Names off the pattern are then reported one by one as not allowed, at /headers/<name>.
+    additionalProperties: false,
+    maxProperties: 32,
+    description:
+      "extra request headers; `webhook-*`, `x-brain-*`, content-type, content-length and host are reserved, and " +
+      "hop-by-hop headers (connection, keep-alive, te, trailer, transfer-encoding, upgrade, expect, proxy-*) refused",
+  },
+);
 
 export const CreateSubscriber = Type.Object(
   {
@@ -46,7 +56,12 @@ export const CreateSubscriber = Type.Object(
     url: Url,
     event_types: EventTypes,
     description: Type.Optional(Description),
-    secret: Type.Optional(Type.String({ description: "`whsec_<base64 of 24–64 bytes>`; generated when absent" })),
+    secret: Type.Optional(
+      Type.String({
+        pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$",
+        description: "`whsec_<base64 of 24–64 bytes>`; generated when absent",
+      }),
+    ),
     start_from: Type.Optional(
       Type.Union([Type.Literal("latest"), Type.Literal("earliest"), StreamId], {
         description:
@@ -54,7 +69,7 @@ export const CreateSubscriber = Type.Object(
           "the events after it",
       }),
     ),
-    enabled: Type.Optional(Type.Boolean({ default: true })),
+    enabled: Type.Optional(Type.Boolean({ description: "true when absent" })),
     max_attempts: Type.Optional(MaxAttempts),
     timeout_ms: Type.Optional(TimeoutMs),
     max_in_flight: Type.Optional(MaxInFlight),
@@ -149,50 +164,52 @@ export const RotatedSecret = Type.Object(
   },
 );
 
-export const DeliveryList = Type.Object(
+export const Delivery = Type.Object(
   {
-    deliveries: Type.Array(
-      Type.Object({
-        stream_message_id: StreamId,
-        event_id: Type.Union([Type.String(), Type.Null()]),
-        attempt: Type.Integer(),
-        status_code: Type.Union([Type.Integer(), Type.Null()]),
-        error: Type.Union([Type.String(), Type.Null()]),
-        duration_ms: Type.Integer(),
-        outcome: Type.Union([Type.Literal("delivered"), Type.Literal("retry"), Type.Literal("dead_lettered")]),
-        at: Timestamp,
-      }),
-    ),
+    stream_message_id: StreamId,
+    event_id: Type.Union([Type.String(), Type.Null()]),
+    attempt: Type.Integer(),
+    status_code: Type.Union([Type.Integer(), Type.Null()]),
+    error: Type.Union([Type.String(), Type.Null()]),
+    duration_ms: Type.Integer(),
+    outcome: Type.Union([Type.Literal("delivered"), Type.Literal("retry"), Type.Literal("dead_lettered")]),
+    at: Timestamp,
   },
+  { $id: "Delivery", description: "One delivery attempt." },
+);
+
+export const DeliveryList = Type.Object(
+  { deliveries: Type.Array(Type.Unsafe<Static<typeof Delivery>>(Type.Ref("Delivery"))) },
   { $id: "DeliveryList", description: "Delivery attempts, newest first." },
 );
 
-export const DeadLetterList = Type.Object(
+export const DeadLetter = Type.Object(
   {
-    dead_letters: Type.Array(
-      Type.Object({
-        stream_message_id: StreamId,
-        event_id: Type.Union([Type.String(), Type.Null()]),
-        reason: Type.Union([
-          Type.Literal("permanent_status"),
-          Type.Literal("gone"),
-          Type.Literal("max_attempts_exceeded"),
-          Type.Literal("ssrf_blocked"),
-          Type.Literal("trimmed"),
-        ]),
-        last_status_code: Type.Union([Type.Integer(), Type.Null()]),
-        last_error: Type.Union([Type.String(), Type.Null()]),
-        attempts: Type.Integer(),
-        failed_at: Timestamp,
-        resolved_at: Type.Union([Timestamp, Type.Null()], {
-          description: "set once an operator redelivered it successfully",
-        }),
-        event: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
-          description: "the envelope as stored; null when it was trimmed from the stream before delivery",
-        }),
-      }),
-    ),
+    stream_message_id: StreamId,
+    event_id: Type.Union([Type.String(), Type.Null()]),
+    reason: Type.Union([
+      Type.Literal("permanent_status"),
+      Type.Literal("gone"),
+      Type.Literal("max_attempts_exceeded"),
+      Type.Literal("ssrf_blocked"),
+      Type.Literal("trimmed"),
+    ]),
+    last_status_code: Type.Union([Type.Integer(), Type.Null()]),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+    attempts: Type.Integer(),
+    failed_at: Timestamp,
+    resolved_at: Type.Union([Timestamp, Type.Null()], {
+      description: "set once an operator redelivered it successfully",
+    }),
+    event: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+      description: "the envelope as stored; null when it was trimmed from the stream before delivery",
+    }),
   },
+  { $id: "DeadLetter", description: "An entry that failed permanently for one subscriber." },
+);
+
+export const DeadLetterList = Type.Object(
+  { dead_letters: Type.Array(Type.Unsafe<Static<typeof DeadLetter>>(Type.Ref("DeadLetter"))) },
   { $id: "DeadLetterList", description: "Dead letters, newest first." },
 );
 
@@ -205,6 +222,8 @@ export const SUBSCRIBER_COMPONENTS = [
   CreatedSubscriber,
   SubscriberList,
   RotatedSecret,
+  Delivery,
   DeliveryList,
+  DeadLetter,
   DeadLetterList,
 ];
