@@ -6,9 +6,10 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Config } from "./config.js";
-import { installErrorHandling } from "./errors.js";
+import { frameworkErrors, installErrorHandling } from "./errors.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authHook } from "./plugins/auth.js";
+import { installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
@@ -53,12 +54,21 @@ const COMPONENTS = [
 
 /** Creates the Fastify instance with the options every entry point shares. */
 export function createFastify(config: Config, logger: boolean | object = { level: config.logLevel }) {
-  return Fastify({
-    logger,
+  const app = Fastify({
+    ...serverOptions(config),
+    logger: loggerOptions(logger),
     bodyLimit: config.maxBodyBytes,
-    return503OnClosing: true,
     forceCloseConnections: "idle",
-  }).withTypeProvider<TypeBoxTypeProvider>();
+    // A payload key `__proto__` or `constructor` is data: JSON.parse keeps it as an own property and
+    // nothing here assigns it onto an object, so refusing such bodies protected nothing.
+    onProtoPoisoning: "ignore",
+    onConstructorPoisoning: "ignore",
+    frameworkErrors,
+    // The message is rebuilt from the first problems (errors.ts); joining all of them is wasted work.
+    schemaErrorFormatter: (problems, dataVar) => new Error(`${dataVar}${problems[0]?.instancePath ?? ""} is invalid`),
+  });
+  installServerHooks(app, config.maxBodyBytes);
+  return app.withTypeProvider<TypeBoxTypeProvider>();
 }
 
 /** Registers schemas, error handling, docs and routes: everything the OpenAPI document shows. */

@@ -117,6 +117,11 @@ const ConfigSchema = Type.Object({
   maxBodyBytes: Type.Integer({ env: "BRAIN_MAX_BODY_BYTES", minimum: 1024, default: 1024 * 1024 }),
   maxEnvelopeBytes: Type.Integer({ env: "BRAIN_MAX_ENVELOPE_BYTES", minimum: 256, default: 256 * 1024 }),
   maxBatch: Type.Integer({ env: "BRAIN_MAX_BATCH", minimum: 1, maximum: 100_000, default: 500 }),
+  // A client that stalls its upload (or its headers) is cut off after this; it also bounds the headers.
+  requestTimeoutMs: Type.Integer({ env: "BRAIN_REQUEST_TIMEOUT_MS", minimum: 100, default: 30_000 }),
+  // Above the 60 s idle timeout of common load balancers, so the gateway never closes a connection the
+  // balancer is about to reuse (that would fail the request it sends on it).
+  keepAliveTimeoutMs: Type.Integer({ env: "BRAIN_KEEP_ALIVE_TIMEOUT_MS", minimum: 1000, default: 72_000 }),
   // In this and the other limits below, 0 turns the mechanism off.
   streamMaxLen: Type.Integer({ env: "BRAIN_STREAM_MAXLEN", minimum: 0, default: 0 }),
   shutdownTimeoutMs: Type.Integer({ env: "BRAIN_SHUTDOWN_TIMEOUT_MS", minimum: 100, default: 15_000 }),

@@ -34,6 +34,8 @@ t.test("defaults: required mode, loopback host, and the documented value of ever
     maxBodyBytes: 1024 * 1024,
     maxEnvelopeBytes: 256 * 1024,
     maxBatch: 500,
+    requestTimeoutMs: 30_000,
+    keepAliveTimeoutMs: 72_000,
     streamMaxLen: 0,
     shutdownTimeoutMs: 15_000,
     deliveryRetentionHours: 168,
@@ -55,8 +57,11 @@ t.test("set variables reach their keys, durations in milliseconds", async (t) =>
     BRAIN_SECRET_KEY: "k".repeat(32),
     BRAIN_RETRY_SCHEDULE: "500ms, 2m,1h",
     BRAIN_STREAM_RETENTION: "90s",
+    BRAIN_REQUEST_TIMEOUT_MS: "500",
+    BRAIN_KEEP_ALIVE_TIMEOUT_MS: "65000",
   });
   t.match(c, { port: 0, maxBatch: 100_000, maxHeapUsedPercent: 0, role: "dispatcher", logLevel: "silent" });
+  t.match(c, { requestTimeoutMs: 500, keepAliveTimeoutMs: 65_000 });
   t.equal(c.secretKey, "k".repeat(32));
   t.same(c.retryScheduleMs, [500, 120_000, 3_600_000]);
   t.equal(c.streamRetentionMs, 90_000);
@@ -138,6 +143,9 @@ t.test("bad numbers are fatal and name the variable", async (t) => {
     ["BRAIN_SHUTDOWN_TIMEOUT_MS", "+1000"],
     ["BRAIN_TRIM_INTERVAL_MS", "1_000"],
     ["BRAIN_STREAM_MAXLEN", "1234567890123456"],
+    ["BRAIN_REQUEST_TIMEOUT_MS", "50"],
+    ["BRAIN_REQUEST_TIMEOUT_MS", "30s"],
+    ["BRAIN_KEEP_ALIVE_TIMEOUT_MS", "999"],
   ];
   for (const [name, value] of cases) {
     t.match(rejection(t, { [name]: value }), new RegExp(`^${name}: `), `${name}=${JSON.stringify(value)}`);
