@@ -25,7 +25,7 @@ import healthRoutes from "./routes/health.js";
 import metricsRoutes from "./routes/metrics.js";
 import subscriberRoutes from "./routes/subscribers.js";
 import { ErrorBody } from "./schemas/common.js";
-import { Accepted, BatchAccepted, BatchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
+import { Accepted, BatchAccepted, batchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { warnIfNotDurable } from "./stream/durability.js";
 
@@ -41,10 +41,10 @@ declare module "fastify" {
 }
 
 /** Registered once; routes `$ref` them and the OpenAPI document lists them as components. */
-const COMPONENTS = [
+const components = (config: Config) => [
   ErrorBody,
   EventEnvelope,
-  BatchRequest,
+  batchRequest(config.maxBatch),
   Accepted,
   BatchAccepted,
   StoredEvent,
@@ -73,7 +73,7 @@ export function createFastify(config: Config, logger: boolean | object = { level
 
 /** Registers schemas, error handling, docs and routes: everything the OpenAPI document shows. */
 export async function registerHttp(app: FastifyInstance): Promise<void> {
-  installValidators(app, COMPONENTS);
+  installValidators(app, components(app.config));
   app.removeContentTypeParser(["text/plain"]);
   installErrorHandling(app);
   // Shedding first: its onRequest hook must cover every route registered after it.

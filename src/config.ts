@@ -9,6 +9,7 @@
 import { Type, type StaticDecode, type TSchema } from "typebox";
 import type { TLocalizedValidationError } from "typebox/error";
 import { Value } from "typebox/value";
+import { DEFAULT_MAX_BATCH } from "./schemas/envelope.js";
 
 /** Flags of the removed "optional event stream" mode: setting any of them, even empty, is fatal. */
 export const LEGACY_FLAGS = ["ENABLE_EVENT_STREAM", "USE_EVENT_STREAM", "EVENT_STREAM_AVAILABLE"] as const;
@@ -116,7 +117,7 @@ const ConfigSchema = Type.Object({
   secretKey: Type.Union([Type.String({ minLength: 32 }), Type.Null()], { env: "BRAIN_SECRET_KEY", default: null }),
   maxBodyBytes: Type.Integer({ env: "BRAIN_MAX_BODY_BYTES", minimum: 1024, default: 1024 * 1024 }),
   maxEnvelopeBytes: Type.Integer({ env: "BRAIN_MAX_ENVELOPE_BYTES", minimum: 256, default: 256 * 1024 }),
-  maxBatch: Type.Integer({ env: "BRAIN_MAX_BATCH", minimum: 1, maximum: 100_000, default: 500 }),
+  maxBatch: Type.Integer({ env: "BRAIN_MAX_BATCH", minimum: 1, maximum: 100_000, default: DEFAULT_MAX_BATCH }),
   // A client that stalls its upload (or its headers) is cut off after this; it also bounds the headers.
   requestTimeoutMs: Type.Integer({ env: "BRAIN_REQUEST_TIMEOUT_MS", minimum: 100, default: 30_000 }),
   // Above the 60 s idle timeout of common load balancers, so the gateway never closes a connection the

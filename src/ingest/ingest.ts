@@ -9,6 +9,11 @@ import { fingerprint, prepare, type IngestLimits } from "./prepare.js";
 
 export type IngestOneResult = PublishResult & { replayed: boolean };
 
+/** The 400 for a batch over the limit; checked before any item is validated (routes/events.ts). */
+export function batchTooLarge(count: number, maxBatch: number): Error {
+  return withDetails(new errors.BatchTooLarge(maxBatch), [{ path: "/events", message: `${count} events` }]);
+}
+
 /** Appends one envelope; a key accepted in the last 24 h replays its original result. */
 export async function ingestOne(
   publisher: Publisher,
@@ -37,11 +42,7 @@ export async function ingestBatch(
   events: EventEnvelope[],
   limits: IngestLimits,
 ): Promise<IngestOneResult[]> {
-  if (events.length > limits.maxBatch) {
-    throw withDetails(new errors.BatchTooLarge(limits.maxBatch), [
-      { path: "/events", message: `${events.length} events` },
-    ]);
-  }
+  if (events.length > limits.maxBatch) throw batchTooLarge(events.length, limits.maxBatch);
   const seen = new Map<string, number>();
   const duplicates: ErrorDetail[] = [];
   events.forEach((e, i) => {

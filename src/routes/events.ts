@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { ingestBatch, ingestOne } from "../ingest/ingest.js";
+import { batchTooLarge, ingestBatch, ingestOne } from "../ingest/ingest.js";
 import { errors } from "../errors.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
@@ -68,10 +68,18 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "`/events/3/meta` and " +
           "nothing is written. Otherwise all are appended atomically, in order. An event whose id was accepted in " +
           "the last 24 h " +
-          "is not appended again; its result carries the original stream id and `replayed: true`.",
+          "is not appended again; its result carries the original stream id and `replayed: true`. More events " +
+          "than BRAIN_MAX_BATCH is 400 `BATCH_TOO_LARGE` before any event is validated.",
         security,
         body: ref(BatchRequest),
         response: { 202: ref(BatchAccepted), ...errorResponses(400, 401, 403, 413, 415, 503) },
+      },
+      // Before validation: validating (and reporting on) hundreds of thousands of items first is the
+      // costly part of refusing a hostile batch.
+      preValidation: async (request) => {
+        const events = (request.body as { events?: unknown } | null)?.events;
+        if (Array.isArray(events) && events.length > limits.maxBatch)
+          throw batchTooLarge(events.length, limits.maxBatch);
       },
     },
     async (request, reply) => {

@@ -13,7 +13,8 @@ export const EventMeta = Type.Object(
     source_module: Type.String({ minLength: 1, maxLength: 255, description: "module inside the producer" }),
   },
   {
-    additionalProperties: Type.Union([Type.String(), Type.Number(), Type.Boolean()]),
+    // One type list rather than a union: a bad value is one problem, not four (plugins/validation.ts).
+    additionalProperties: Type.Unsafe<string | number | boolean>({ type: ["string", "number", "boolean"] }),
     description:
       "Charter B: every event carries meta. Other keys (correlation_id, traceparent, …) may be strings, numbers or " +
       "booleans.",
@@ -45,10 +46,16 @@ export type EventEnvelope = Static<typeof EventEnvelope>;
 
 export const envelopeRef = ref(EventEnvelope);
 
-export const BatchRequest = Type.Object(
-  { events: Type.Array(envelopeRef, { minItems: 1 }) },
-  { $id: "BatchRequest", additionalProperties: false },
-);
+/** Events per batch by default (BRAIN_MAX_BATCH); the committed OpenAPI document shows this value. */
+export const DEFAULT_MAX_BATCH = 500;
+
+/** The batch body; `maxItems` documents BRAIN_MAX_BATCH, which the route checks before any item is validated. */
+export const batchRequest = (maxBatch: number) =>
+  Type.Object(
+    { events: Type.Array(envelopeRef, { minItems: 1, maxItems: maxBatch }) },
+    { $id: "BatchRequest", additionalProperties: false },
+  );
+export const BatchRequest = batchRequest(DEFAULT_MAX_BATCH);
 
 export const Accepted = Type.Object(
   { id: Type.String(), stream_message_id: StreamId },
