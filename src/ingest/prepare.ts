@@ -15,26 +15,74 @@ export interface IngestLimits {
   maxBatch: number;
 }
 
-/** True when `root` nests deeper than `max` levels; iterative, so hostile depth cannot overflow the stack. */
-export function nestsDeeperThan(root: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (depth > max) return true;
-    for (const child of Object.values(value as object)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+/** A container met by the walk; the path to it is built from its parents only when it is reported. */
+interface Frame {
+  value: object;
+  depth: number;
+  parent: Frame | null;
+  key: string | number;
+}
+
+const escapePointer = (key: string | number) => String(key).replaceAll("~", "~0").replaceAll("/", "~1");
+
+function pointer(frame: Frame | null): string {
+  let path = "";
+  for (let f = frame; f !== null && f.parent !== null; f = f.parent) path = `/${escapePointer(f.key)}${path}`;
+  return path;
+}
+
+/** What the walk found: the first container too deep, or the first number JSON parsers cannot hold exactly. */
+export type Inspection = { problem: "depth"; path: string } | { problem: "number"; path: string } | null;
+
+/**
+ * Walks the envelope once, iteratively (hostile depth cannot overflow the stack): containers
+ * nested more than `maxDepth` levels below the envelope, and numbers beyond ±(2^53 − 1), which
+ * JSON.parse has already rounded (12345678901234567890 reads as 12345678901234567000).
+ */
+export function inspect(envelope: object, maxDepth: number): Inspection {
+  const stack: Frame[] = [{ value: envelope, depth: 0, parent: null, key: "" }];
+  let found: Inspection = null;
+  const visit = (frame: Frame, key: string | number, child: unknown) => {
+    if (typeof child === "number") {
+      if (child > Number.MAX_SAFE_INTEGER || child < -Number.MAX_SAFE_INTEGER) {
+        found = { problem: "number", path: `${pointer(frame)}/${escapePointer(key)}` };
+      }
+    } else if (typeof child === "object" && child !== null) {
+      stack.push({ value: child, depth: frame.depth + 1, parent: frame, key });
+    }
+  };
+  while (stack.length > 0 && found === null) {
+    const frame = stack.pop()!;
+    if (frame.depth > maxDepth) return { problem: "depth", path: pointer(frame) };
+    const value = frame.value;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length && found === null; i++) visit(frame, i, value[i]);
+    } else {
+      for (const [key, child] of Object.entries(value)) if (found === null) visit(frame, key, child);
     }
   }
-  return false;
+  return found;
 }
 
 /** Hash of an envelope as sent: tells a retry from an idempotency key reused for another body. */
 export const fingerprint = (event: EventEnvelope) =>
   createHash("sha256").update(JSON.stringify(event)).digest("base64url").slice(0, 32);
 
+/** The 400 for what `inspect` found, at `path` (the envelope's pointer in the request). */
+function inspectionError(found: NonNullable<Inspection>, path: string): Error {
+  if (found.problem === "depth") {
+    const msg = `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`;
+    return withDetails(new errors.PayloadTooDeep(msg), [{ path: `${path}/payload`, message: msg }]);
+  }
+  const msg = "is a number beyond ±(2^53 − 1), which JSON parsers cannot hold exactly; send it as a string";
+  return withDetails(new errors.InvalidEnvelope(`${path}${found.path} ${msg}`), [
+    { path: `${path}${found.path}`, message: msg },
+  ]);
+}
+
 /**
- * Checks what the schema cannot (supported version, payload depth, stored size), assigns id and
- * timestamp, and serializes the envelope exactly as it will be stored and delivered.
+ * Checks what the schema cannot (supported version, payload depth, exact numbers, stored size),
+ * assigns id and timestamp, and serializes the envelope exactly as it will be stored and delivered.
  */
 export function prepare(event: EventEnvelope, limits: IngestLimits, path: string, receivedAt: Date): PublishItem {
   const fail = (error: Error, detail: ErrorDetail) => withDetails(error, [detail]);
@@ -44,10 +92,9 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
     const msg = `meta.schema_version ${version} is not supported; supported versions: ${supported}`;
     throw fail(new errors.UnsupportedSchemaVersion(msg), { path: `${path}/meta/schema_version`, message: msg });
   }
-  if (nestsDeeperThan(event.payload, MAX_PAYLOAD_DEPTH)) {
-    const msg = `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`;
-    throw fail(new errors.PayloadTooDeep(msg), { path: `${path}/payload`, message: msg });
-  }
+  // The payload is one level below the envelope: MAX_PAYLOAD_DEPTH counts from the payload itself.
+  const found = inspect(event, MAX_PAYLOAD_DEPTH);
+  if (found !== null) throw inspectionError(found, path);
   const stored: EventEnvelope = {
     id: event.id ?? uuidv7(),
     type: event.type,
