@@ -74,6 +74,7 @@ export function createFastify(config: Config, logger: boolean | object = { level
 /** Registers schemas, error handling, docs and routes: everything the OpenAPI document shows. */
 export async function registerHttp(app: FastifyInstance): Promise<void> {
   installValidators(app, components(app.config));
+  app.decorateRequest("credentialId", "");
   app.removeContentTypeParser(["text/plain"]);
   installErrorHandling(app);
   // Shedding first: its onRequest hook must cover every route registered after it.

@@ -1,6 +1,7 @@
 import t from "tap";
+import { credentialId } from "../src/plugins/auth.js";
 import { buildApp } from "./helpers/app.js";
-import { PUBLISH_TOKEN } from "./helpers/env.js";
+import { BOTH_TOKEN, PUBLISH_TOKEN } from "./helpers/env.js";
 import { auth, envelope } from "./helpers/http.js";
 
 t.test("ingest idempotency", async (t) => {
@@ -67,7 +68,7 @@ t.test("ingest idempotency", async (t) => {
     const second = await post(envelope({ id: "evt-hdr-1" }), "hdr-key-2");
     t.equal(first.statusCode, 202);
     t.equal(second.statusCode, 202, "a new header key is a new request even with the same body id");
-    const ttl = await app.redis.ttl(app.keys.idempotency("hdr-key-1"));
+    const ttl = await app.redis.ttl(app.keys.idempotency(credentialId(PUBLISH_TOKEN), "key", "hdr-key-1"));
     t.ok(ttl > 86_000 && ttl <= 86_400, `TTL ${ttl} s is 24 h`);
   });
 
@@ -112,5 +113,92 @@ t.test("ingest idempotency", async (t) => {
       { id: "batch-new-1", stream_message_id: results[0]!.stream_message_id, replayed: true },
     ]);
     t.equal(await xlen(), before + 2, "a repeated batch appends nothing");
+  });
+  const batch = (events: object[], token = PUBLISH_TOKEN) =>
+    app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(token), payload: { events } });
+  const postAs = (token: string, body: object, key?: string) =>
+    app.inject({
+      method: "POST",
+      url: "/v1/events",
+      headers: { ...auth(token), ...(key === undefined ? {} : { "idempotency-key": key }) },
+      payload: body,
+    });
+
+  t.test("keys are scoped to the credential: another token's key is neither replayed nor refused", async (t) => {
+    const before = await xlen();
+    const mine = await postAs(PUBLISH_TOKEN, envelope({ payload: { owner: "a" } }), "scoped-key");
+    t.equal(mine.statusCode, 202);
+    const same = await postAs(BOTH_TOKEN, envelope({ payload: { owner: "a" } }), "scoped-key");
+    t.equal(same.statusCode, 202, "the same key and body from another token is a new event, not a replay");
+    t.not(same.json().stream_message_id, mine.json().stream_message_id, "and reveals nothing of the first");
+    const other = await postAs(BOTH_TOKEN, envelope({ payload: { owner: "b" } }), "scoped-key-2");
+    t.equal(other.statusCode, 202);
+    t.equal((await postAs(PUBLISH_TOKEN, envelope({ payload: { x: 1 } }), "scoped-key-2")).statusCode, 202);
+    const ids = await postAs(BOTH_TOKEN, envelope({ id: "evt-body-1", payload: { owner: "b" } }));
+    t.equal(ids.statusCode, 202, "a body id another token used is free too");
+    t.equal(await xlen(), before + 5);
+    const keys = await app.redis.keys(`${config.stream}:idem:*`);
+    t.ok(keys.length > 0);
+    t.notOk(
+      keys.some((k) => k.includes(PUBLISH_TOKEN) || k.includes(BOTH_TOKEN)),
+      "the token itself is never part of a key",
+    );
+    t.ok(keys.includes(app.keys.idempotency(credentialId(BOTH_TOKEN), "key", "scoped-key")));
+  });
+
+  t.test("header keys and body ids are separate namespaces", async (t) => {
+    const before = await xlen();
+    t.equal((await post(envelope({ payload: { v: "header" } }), "ns-1")).statusCode, 202);
+    const byId = await post(envelope({ id: "ns-1", payload: { v: "body id" } }));
+    t.equal(byId.statusCode, 202, "a body id equal to a header key is not that key");
+    const inBatch = await batch([envelope({ id: "ns-2" })]);
+    t.equal(inBatch.statusCode, 202);
+    const header = await post(envelope({ payload: { v: "other" } }), "ns-2");
+    t.equal(header.statusCode, 202, "a header key equal to a body id is not that id");
+    t.equal(await xlen(), before + 4);
+  });
+
+  t.test("a batch with an id accepted with a different body is 422 and writes nothing", async (t) => {
+    t.equal((await post(envelope({ id: "batch-fp-1", payload: { v: 1 } }))).statusCode, 202);
+    const before = await xlen();
+    const res = await batch([
+      envelope({ id: "batch-fp-new" }),
+      envelope({ id: "batch-fp-1", payload: { v: 2 } }),
+      envelope(),
+    ]);
+    t.equal(res.statusCode, 422);
+    t.match(res.json(), { statusCode: 422, code: "IDEMPOTENCY_KEY_REUSED", error: "Unprocessable Entity" });
+    t.same(
+      res.json().details.map((d: { path: string }) => d.path),
+      ["/events/1/id"],
+    );
+    t.equal(await xlen(), before, "nothing of the batch was appended");
+    const again = await batch([envelope({ id: "batch-fp-new" })]);
+    t.equal(again.statusCode, 202);
+    t.notOk(again.json().results[0].replayed, "the new id of the refused batch was not recorded either");
+    const replay = await batch([envelope({ id: "batch-fp-1", payload: { v: 1 } })]);
+    t.equal(replay.json().results[0].replayed, true, "the same body is still a replay");
+  });
+  t.test("racing a batch against a single event with one of its ids: all of the batch or none of it", async (t) => {
+    for (let i = 0; i < 20; i++) {
+      const [single, both] = await Promise.all([
+        post(envelope({ id: `race-x-${i}`, payload: { from: "single" } })),
+        batch([envelope({ id: `race-y-${i}` }), envelope({ id: `race-x-${i}`, payload: { from: "batch" } })]),
+      ]);
+      const stored = (await app.redis.xrange(config.stream, "-", "+")).map(([, f]) => JSON.parse(f[1]!));
+      const y = stored.filter((e) => e.id === `race-y-${i}`).length;
+      const x = stored.filter((e) => e.id === `race-x-${i}`);
+      t.equal(x.length, 1, `round ${i}: x appended once`);
+      if (both.statusCode === 422) {
+        t.equal(single.statusCode, 202);
+        t.equal(y, 0, `round ${i}: the refused batch wrote nothing`);
+        t.equal(x[0].payload.from, "single");
+      } else {
+        t.equal(both.statusCode, 202);
+        t.equal(single.statusCode, 422);
+        t.equal(y, 1);
+        t.equal(x[0].payload.from, "batch");
+      }
+    }
   });
 });

@@ -14,26 +14,29 @@ export function batchTooLarge(count: number, maxBatch: number): Error {
   return withDetails(new errors.BatchTooLarge(maxBatch), [{ path: "/events", message: `${count} events` }]);
 }
 
-/** Appends one envelope; a key accepted in the last 24 h replays its original result. */
+/**
+ * Appends one envelope; a key accepted in the last 24 h from the same credential replays its
+ * original result, or is 422 when it came with another body.
+ */
 export async function ingestOne(
   publisher: Publisher,
   event: EventEnvelope,
   idempotencyKey: string | undefined,
   limits: IngestLimits,
+  credential: string,
 ): Promise<IngestOneResult> {
   const item = prepare(event, limits, "", new Date());
   if (idempotencyKey !== undefined) {
     item.idempotencyKey = idempotencyKey;
+    item.keyKind = "key";
     item.fingerprint ??= fingerprint(event);
   }
-  const [result] = await publisher.publish([item]);
-  if (result!.created) return { ...result!, replayed: false };
-  if (result!.fingerprint !== item.fingerprint) {
-    throw new errors.IdempotencyKeyReused(
-      `idempotency key "${item.idempotencyKey}" was already used with a different body in the last 24 h`,
-    );
+  const [result] = await publisher.publish([item], credential);
+  if (result!.outcome === "conflict") {
+    const what = item.keyKind === "key" ? `idempotency key "${idempotencyKey}"` : `event id "${event.id}"`;
+    throw new errors.IdempotencyKeyReused(`${what} was already used with a different body in the last 24 h`);
   }
-  return { ...result!, replayed: true };
+  return { ...result!, replayed: result!.outcome === "replayed" };
 }
 
 /** Validates the whole batch first (nothing written on any error), then appends it atomically. */
@@ -41,6 +44,7 @@ export async function ingestBatch(
   publisher: Publisher,
   events: EventEnvelope[],
   limits: IngestLimits,
+  credential: string,
 ): Promise<IngestOneResult[]> {
   if (events.length > limits.maxBatch) throw batchTooLarge(events.length, limits.maxBatch);
   const seen = new Map<string, number>();
@@ -56,6 +60,20 @@ export async function ingestBatch(
   }
   const now = new Date();
   const items = events.map((e, i) => prepare(e, limits, `/events/${i}`, now));
-  const results = await publisher.publish(items);
-  return results.map((r) => ({ ...r, replayed: !r.created }));
+  const results = await publisher.publish(items, credential);
+  const conflicts: ErrorDetail[] = results.flatMap((r, i) =>
+    r.outcome === "conflict"
+      ? [
+          {
+            path: `/events/${i}/id`,
+            message: `id "${events[i]!.id}" was accepted with a different body in the last 24 h`,
+          },
+        ]
+      : [],
+  );
+  if (conflicts.length > 0) {
+    const message = `${conflicts[0]!.path}: an event id was already used with a different body; nothing was appended`;
+    throw withDetails(new errors.IdempotencyKeyReused(message), conflicts);
+  }
+  return results.map((r) => ({ ...r, replayed: r.outcome === "replayed" }));
 }

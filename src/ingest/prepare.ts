@@ -113,6 +113,7 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
   // The fingerprint only matters with an idempotency key: without one, skip its hash.
   if (event.id !== undefined) {
     item.idempotencyKey = event.id;
+    item.keyKind = "id";
     item.fingerprint = fingerprint(event);
   }
   return item;

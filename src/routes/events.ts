@@ -48,7 +48,8 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const r = await ingestOne(app.publisher, request.body, request.headers["idempotency-key"], limits);
+      const key = request.headers["idempotency-key"];
+      const r = await ingestOne(app.publisher, request.body, key, limits, request.credentialId);
       if (r.replayed) reply.code(200).header("idempotent-replayed", "true");
       else reply.code(202);
       return { id: r.eventId, stream_message_id: r.streamMessageId };
@@ -68,11 +69,12 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "`/events/3/meta` and " +
           "nothing is written. Otherwise all are appended atomically, in order. An event whose id was accepted in " +
           "the last 24 h " +
-          "is not appended again; its result carries the original stream id and `replayed: true`. More events " +
+          "is not appended again; its result carries the original stream id and `replayed: true`. An id accepted " +
+          "with a different body is 422 (`details[].path` `/events/<i>/id`) and nothing is appended. More events " +
           "than BRAIN_MAX_BATCH is 400 `BATCH_TOO_LARGE` before any event is validated.",
         security,
         body: ref(BatchRequest),
-        response: { 202: ref(BatchAccepted), ...errorResponses(400, 401, 403, 413, 415, 503) },
+        response: { 202: ref(BatchAccepted), ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
       },
       // Before validation: validating (and reporting on) hundreds of thousands of items first is the
       // costly part of refusing a hostile batch.
@@ -83,7 +85,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const results = await ingestBatch(app.publisher, request.body.events, limits);
+      const results = await ingestBatch(app.publisher, request.body.events, limits, request.credentialId);
       reply.code(202);
       return {
         results: results.map((r) =>

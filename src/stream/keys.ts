@@ -7,16 +7,21 @@
  * - one consumer group per subscriber, named like the subscriber. Its PEL (pending entries list)
  *   is the retry queue: an entry is ACKed only once it was delivered or dead-lettered, so the
  *   stream never disagrees with a second queue.
- * - `<stream>:idem:<key>` (string, 24 h TTL): `<stream id> <event id> <fingerprint>` of an accepted
- *   ingest, keyed by its Idempotency-Key header or body id; written in the same Lua script as the
- *   XADD so two racing requests cannot both append.
+ * - `<stream>:idem:<credential>:key:<Idempotency-Key>` and `<stream>:idem:<credential>:id:<event id>`
+ *   (strings, 24 h TTL): `<stream id> <event id> <fingerprint>` of an accepted ingest, written in the
+ *   same Lua script as the XADD so two racing requests cannot both append. `<credential>` is the
+ *   credential id of the token that sent it (plugins/auth.ts), so producers cannot replay or probe
+ *   each other's keys; header keys and body ids live apart, so one never answers for the other.
  * - `<stream>:lock:<name>` (string with PX TTL): a lease that lets one process at a time run a
  *   periodic job (the trimmer).
  * - `<stream>:subscribers:changed` (pub/sub channel): nudges every process to reload subscribers.
  */
+/** Where an idempotency key came from: the Idempotency-Key header, or an event's body id. */
+export type IdempotencyKind = "key" | "id";
+
 export interface StreamKeys {
   stream: string;
-  idempotency(key: string): string;
+  idempotency(credential: string, kind: IdempotencyKind, key: string): string;
   lock(name: string): string;
   subscribersChanged: string;
 }
@@ -27,7 +32,7 @@ export const groupName = (subscriber: string): string => subscriber;
 export function streamKeys(stream: string): StreamKeys {
   return {
     stream,
-    idempotency: (key) => `${stream}:idem:${key}`,
+    idempotency: (credential, kind, key) => `${stream}:idem:${credential}:${kind}:${key}`,
     lock: (name) => `${stream}:lock:${name}`,
     subscribersChanged: `${stream}:subscribers:changed`,
   };

@@ -8,23 +8,39 @@ import type { Redis, Result } from "ioredis";
 
 /**
  * brainPublish: idempotent appends, atomic with their idempotency records, so two racing
- * requests with the same key append once. No MAXLEN: the cap is the trimmer's, which records what
- * it cuts instead of losing it.
+ * requests with the same key append once. Every key is checked before anything is appended: a key
+ * recorded with another fingerprint (the same key, another body) appends nothing of the whole
+ * request, so a batch is never written in part. No MAXLEN: the cap is the trimmer's, which records
+ * what it cuts instead of losing it.
  * KEYS: stream, then one idempotency key per item (the stream key again where an item has none).
  * ARGV: ttl seconds, then per item: json, "<event id> <fingerprint>", has-key flag ("1" | "0").
- * Reply per item: {1, new stream id} or {0, "<stream id> <event id> <fingerprint>"} (a replay).
+ * Reply per item: {1, new stream id}, {0, "<stream id> <event id> <fingerprint>"} (a replay), or,
+ * when any key conflicts, {2, that record} for each conflicting item and {3, ""} for the others.
  */
 const PUBLISH = `
-local ttl, out = ARGV[1], {}
-for i = 1, #KEYS - 1 do
+local ttl, n, out, prev, conflict = ARGV[1], #KEYS - 1, {}, {}, false
+local function fp(record) return string.match(record, ' (%S*)$') end
+for i = 1, n do
   local a = 1 + (i - 1) * 3
-  local haskey = ARGV[a + 3] == '1'
-  local prev = haskey and redis.call('GET', KEYS[i + 1])
-  if prev then
-    out[i] = {0, prev}
+  if ARGV[a + 3] == '1' then
+    prev[i] = redis.call('GET', KEYS[i + 1])
+    if prev[i] and fp(prev[i]) ~= fp(ARGV[a + 2]) then conflict = true end
+  end
+end
+if conflict then
+  for i = 1, n do
+    local a = 1 + (i - 1) * 3
+    if prev[i] and fp(prev[i]) ~= fp(ARGV[a + 2]) then out[i] = {2, prev[i]} else out[i] = {3, ''} end
+  end
+  return out
+end
+for i = 1, n do
+  local a = 1 + (i - 1) * 3
+  if prev[i] then
+    out[i] = {0, prev[i]}
   else
     local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[a + 1])
-    if haskey then redis.call('SET', KEYS[i + 1], id .. ' ' .. ARGV[a + 2], 'EX', ttl) end
+    if ARGV[a + 3] == '1' then redis.call('SET', KEYS[i + 1], id .. ' ' .. ARGV[a + 2], 'EX', ttl) end
     out[i] = {1, id}
   end
 end
@@ -142,7 +158,7 @@ const LEASE_RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    brainPublish(numKeys: number, ...args: string[]): Result<[0 | 1, string][], Context>;
+    brainPublish(numKeys: number, ...args: string[]): Result<[0 | 1 | 2 | 3, string][], Context>;
     brainAppend(stream: string, ...json: string[]): Result<string[], Context>;
     brainCreateGroup(stream: string, group: string, start: string): Result<"OK", Context>;
     brainOwnClaim(
