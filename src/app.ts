@@ -64,6 +64,8 @@ export function createFastify(config: Config, logger: boolean | object = { level
     onProtoPoisoning: "ignore",
     onConstructorPoisoning: "ignore",
     frameworkErrors,
+    // The response serializer tells union branches apart with its own Ajv: it need not check this format.
+    serializerOpts: { ajv: { formats: { "stream-id": true } } },
     // The message is rebuilt from the first problems (errors.ts); joining all of them is wasted work.
     schemaErrorFormatter: (problems, dataVar) => new Error(`${dataVar}${problems[0]?.instancePath ?? ""} is invalid`),
   });

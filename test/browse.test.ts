@@ -68,6 +68,21 @@ t.test("GET /v1/events browses the stream", async (t) => {
     }
   });
 
+  t.test("a stream id beyond 2^64 − 1 is 400, not a Redis outage", async (t) => {
+    for (const after of ["18446744073709551616-0", "0-18446744073709551616", "99999999999999999999-1"]) {
+      const res = await browse(`?after=${after}`);
+      t.equal(res.statusCode, 400, after);
+      t.equal(res.json().code, "INVALID_REQUEST");
+      t.equal(res.headers["retry-after"], undefined);
+    }
+    t.equal((await browse("?after=00000000000000000000-0")).statusCode, 200, "leading zeros are fine");
+    // The largest id is valid, but Redis cannot start a range after it: its refusal is about the request.
+    const last = await browse("?after=18446744073709551615-18446744073709551615");
+    t.equal(last.statusCode, 400);
+    t.match(last.json(), { code: "INVALID_REQUEST", message: /Redis refused a value of the request/ });
+    t.equal(last.headers["retry-after"], undefined);
+  });
+
   t.test("an entry written without meta by an older producer is shown with the default meta", async (t) => {
     const raw = new Redis(REDIS_URL);
     t.teardown(() => raw.quit());

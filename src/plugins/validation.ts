@@ -20,8 +20,21 @@ const base: Options = { removeAdditional: false, useDefaults: true, strict: fals
 /** Above this many JSON values in a body, only its first problem is reported. */
 export const FULL_CHECK_MAX_VALUES = 20_000;
 
+const U64_MAX = "18446744073709551615";
+/** A decimal no larger than 2^64 − 1, the range of each part of a Redis stream id. */
+const fitsU64 = (digits: string) =>
+  digits.length < U64_MAX.length || (digits.length === U64_MAX.length && digits <= U64_MAX);
+
+/** `<ms>-<seq>` with both parts within 2^64 − 1: Redis refuses anything larger. */
+export function isStreamId(text: string): boolean {
+  const m = /^([0-9]{1,20})-([0-9]{1,20})$/.exec(text);
+  return m !== null && fitsU64(m[1]!.replace(/^0+(?=.)/, "")) && fitsU64(m[2]!.replace(/^0+(?=.)/, ""));
+}
+
 function ajv(options: Options): Ajv {
-  return addFormats.default(new Ajv({ ...base, ...options }));
+  const instance = addFormats.default(new Ajv({ ...base, ...options }));
+  instance.addFormat("stream-id", { type: "string", validate: isStreamId });
+  return instance;
 }
 
 /** True when `root` holds at most `max` JSON values (iterative: hostile depth cannot overflow the stack). */

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { batchTooLarge, ingestBatch, ingestOne } from "../ingest/ingest.js";
-import { errors } from "../errors.js";
+import { redisFailure } from "../errors.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
 import { decodeEntry, rangeAfter, type RawRange } from "../stream/entries.js";
@@ -120,7 +120,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         entries = await rangeAfter(app.redis, app.keys.stream, after, limit);
       } catch (cause) {
-        throw new errors.StreamUnavailable({ cause });
+        throw redisFailure(cause);
       }
       const events = entries.flatMap(([id, fields]) => {
         const d = decodeEntry(id, fields);

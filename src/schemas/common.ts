@@ -31,9 +31,14 @@ export function errorResponses(...codes: number[]): Record<number, typeof errorR
   return Object.fromEntries(codes.map((c) => [c, errorRef]));
 }
 
-/** A Redis stream id such as `1732640000000-0`. */
+/**
+ * A Redis stream id such as `1732640000000-0`. The `stream-id` format (plugins/validation.ts) also
+ * keeps each part within 2^64 − 1, so an id Redis would refuse is a 400 before it reaches Redis.
+ */
 export const StreamId = Type.String({
   pattern: "^[0-9]{1,20}-[0-9]{1,20}$",
+  format: "stream-id",
   maxLength: 50,
+  description: "`<milliseconds>-<sequence>`, each part at most 18446744073709551615",
   examples: ["1732640000000-0"],
 });
