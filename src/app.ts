@@ -26,6 +26,7 @@ import metricsRoutes from "./routes/metrics.js";
 import subscriberRoutes from "./routes/subscribers.js";
 import { ErrorBody } from "./schemas/common.js";
 import { Accepted, BatchAccepted, batchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
+import { DeadLetterPage } from "./schemas/pages.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { warnIfNotDurable } from "./stream/durability.js";
 
@@ -50,6 +51,7 @@ const components = (config: Config) => [
   StoredEvent,
   EventPage,
   ...SUBSCRIBER_COMPONENTS,
+  DeadLetterPage,
 ];
 
 /** Creates the Fastify instance with the options every entry point shares. */

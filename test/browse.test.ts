@@ -104,3 +104,29 @@ t.test("GET /v1/events browses the stream", async (t) => {
     ]);
   });
 });
+
+t.test("pages are bounded in bytes too: about 1 MiB of events, and next continues", async (t) => {
+  const { app } = await buildApp(t, { BRAIN_ROLE: "api" });
+  const big = (i: number) => envelope({ payload: { i, blob: "x".repeat(200 * 1024) } });
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const res = await app.inject({ method: "POST", url: "/v1/events", headers: auth(PUBLISH_TOKEN), payload: big(i) });
+    ids.push(res.json().stream_message_id);
+  }
+  const seen: string[] = [];
+  let after: string | null = null;
+  for (let pages = 0; pages < 12; pages++) {
+    const res = await app.inject({
+      method: "GET",
+      url: `/v1/events?limit=1000${after ? `&after=${after}` : ""}`,
+      headers: auth(ADMIN_TOKEN),
+    });
+    const page = res.json() as { events: { stream_message_id: string }[]; next: string | null };
+    if (page.events.length === 0) break;
+    t.ok(Buffer.byteLength(res.body) < 1.1 * 1024 * 1024, `page ${pages}: ${res.body.length} bytes`);
+    t.ok(page.events.length <= 5, `page ${pages}: ${page.events.length} events of 200 KiB`);
+    seen.push(...page.events.map((e) => e.stream_message_id));
+    after = page.next;
+  }
+  t.same(seen, ids, "every event once, in order");
+});

@@ -1,9 +1,9 @@
 import t, { type Test } from "tap";
 import { buildApp } from "./helpers/app.js";
-import { PUBLISH_TOKEN } from "./helpers/env.js";
+import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./helpers/env.js";
 import { auth, envelope } from "./helpers/http.js";
 
-t.test("envelope values: exact numbers", async (t) => {
+t.test("envelope values: exact numbers and keys that look like prototypes", async (t) => {
   const { app, config } = await buildApp(t, { BRAIN_ROLE: "api" });
   const post = (payload: unknown) =>
     app.inject({
@@ -63,5 +63,36 @@ t.test("envelope values: exact numbers", async (t) => {
     );
     t.match(fields[1], /"max":9007199254740991,"min":-9007199254740991/, "stored exactly");
     await accepts(t, envelope({ payload: { amount: "12345678901234567890" } }), "as a string");
+  });
+
+  t.test("__proto__ and constructor keys in a payload are kept as data and round-trip byte for byte", async (t) => {
+    const payload = '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"x":1}';
+    const body =
+      `{"id":"proto-1","type":"mission.created","source":"s","payload":${payload},` +
+      `"timestamp":"2026-11-30T00:00:00.000Z","meta":{"schema_version":1,"producer":"p","source_module":"m",` +
+      `"__proto__":"kept"}}`;
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/events",
+      headers: { ...auth(PUBLISH_TOKEN), "content-type": "application/json" },
+      payload: body,
+    });
+    t.equal(res.statusCode, 202, res.body);
+    t.equal(({} as Record<string, unknown>)["polluted"], undefined, "Object.prototype is not polluted");
+    t.equal(Object.prototype.constructor, Object);
+    const expected = body.replace('"source":"s",', '"source":"s","target":null,');
+    const id = res.json().stream_message_id;
+    const [[, fields] = ["", []]] = await app.redis.xrange(config.stream, id, id);
+    t.equal(fields[1], expected, "stored as sent (plus target null)");
+    const prev = (await app.redis.xrevrange(config.stream, `(${id}`, "-", "COUNT", 1))[0]?.[0];
+    const page = await app.inject({
+      method: "GET",
+      url: `/v1/events?limit=1${prev ? `&after=${prev}` : ""}`,
+      headers: auth(ADMIN_TOKEN),
+    });
+    t.equal(page.statusCode, 200);
+    t.ok(page.body.includes(`"event":${expected}`), "GET /v1/events shows the stored bytes");
+    const top = await post(JSON.parse(`{"__proto__":{"x":1},${JSON.stringify(envelope()).slice(1)}`));
+    t.equal(top.statusCode, 400, "a top-level __proto__ is an unknown key like any other");
   });
 });

@@ -2,23 +2,59 @@
  * `dead_letters`: entries that failed permanently, with the stored envelope so an operator can
  * redeliver them. Rows are written with their dedup row (processed-events.ts), never alone.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import type { Db, Executor } from "./client.js";
 import { deadLetters, deliveryAttempts, processedEvents } from "./schema.js";
 
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
 
-/** The newest dead letters of a subscriber, optionally only the unresolved ones. */
-export async function recentDeadLetters(db: Executor, name: string, limit: number, unresolvedOnly = false) {
-  const where = unresolvedOnly
-    ? and(eq(deadLetters.subscriberName, name), sql`${deadLetters.resolvedAt} is null`)
-    : eq(deadLetters.subscriberName, name);
-  return db
-    .select()
+export interface DeadLetterQuery {
+  limit: number;
+  unresolvedOnly: boolean;
+  /** The id of the last row of the previous page: rows after it (older) only. */
+  after?: number;
+  /** Stored envelopes and errors a page holds at most (it always holds one row). */
+  maxBytes: number;
+}
+
+/**
+ * A page of a subscriber's dead letters, newest first, bounded in rows and bytes, and whether
+ * more follow. The sizes are read first, so rows beyond the byte budget are never fetched.
+ */
+export async function deadLetterPage(db: Executor, name: string, q: DeadLetterQuery) {
+  const where: SQL[] = [eq(deadLetters.subscriberName, name)];
+  if (q.unresolvedOnly) where.push(isNull(deadLetters.resolvedAt));
+  if (q.after !== undefined) {
+    // Keyset on the sort order; a vanished cursor row (its subscriber was deleted) ends the listing.
+    const cursorRow = sql`(select d.failed_at, d.id from ${deadLetters} d where d.id = ${q.after})`;
+    where.push(sql`(${deadLetters.failedAt}, ${deadLetters.id}) < ${cursorRow}`);
+  }
+  const order = [desc(deadLetters.failedAt), desc(deadLetters.id)];
+  const sizes = await db
+    .select({
+      id: deadLetters.id,
+      bytes: sql`coalesce(octet_length(${deadLetters.event}), 0) + coalesce(octet_length(${deadLetters.lastError}), 0)`,
+    })
     .from(deadLetters)
-    .where(where)
-    .orderBy(desc(deadLetters.failedAt), desc(deadLetters.id))
-    .limit(limit);
+    .where(and(...where))
+    .orderBy(...order)
+    .limit(q.limit + 1);
+  const ids: number[] = [];
+  let total = 0;
+  for (const { id, bytes } of sizes.slice(0, q.limit)) {
+    if (ids.length > 0 && total + Number(bytes) > q.maxBytes) break;
+    ids.push(id);
+    total += Number(bytes);
+  }
+  const rows =
+    ids.length === 0
+      ? []
+      : await db
+          .select()
+          .from(deadLetters)
+          .where(inArray(deadLetters.id, ids))
+          .orderBy(...order);
+  return { rows, more: ids.length < sizes.length };
 }
 
 /** One subscriber's dead letter for a stream entry, or null. */

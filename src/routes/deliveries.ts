@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { redeliver, type RedeliverContext } from "../delivery/redeliver.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
-import { DeadLetterList, DeliveryList, SubscriberName } from "../schemas/subscriber.js";
+import { DeadLetterCursor, DeadLetterPage } from "../schemas/pages.js";
+import { DeliveryList, SubscriberName } from "../schemas/subscriber.js";
 import { listDeadLetters, listDeliveries } from "../subscribers/history.js";
 
 const security = [{ bearerAuth: [] }];
@@ -69,14 +70,21 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
           "`resolved_at` is set once an operator redelivered one successfully; `unresolved=true` lists only the " +
-          "others.",
+          "others. A page holds at most `limit` dead letters and about 1 MiB of them (always at least one); " +
+          "`next`, passed as `cursor`, continues with older ones.",
         params: Params,
-        querystring: Type.Object({ ...Limit.properties, unresolved: Type.Optional(Type.Boolean({ default: false })) }),
-        response: { 200: ref(DeadLetterList), ...errorResponses(400, 401, 403, 404, 503) },
+        querystring: Type.Object({
+          ...Limit.properties,
+          unresolved: Type.Optional(Type.Boolean({ default: false })),
+          cursor: Type.Optional(DeadLetterCursor),
+        }),
+        response: { 200: ref(DeadLetterPage), ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
-    async (request) =>
-      listDeadLetters(app.db, request.params.name, request.query.limit ?? 50, request.query.unresolved ?? false),
+    async (request) => {
+      const { limit = 50, unresolved = false, cursor } = request.query;
+      return listDeadLetters(app.db, request.params.name, { limit, unresolvedOnly: unresolved, cursor });
+    },
   );
 
   app.post(

@@ -4,7 +4,10 @@ import { batchTooLarge, ingestBatch, ingestOne } from "../ingest/ingest.js";
 import { redisFailure } from "../errors.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
-import { decodeEntry, rangeAfter, type RawRange } from "../stream/entries.js";
+import { decodeEntry, rangePage, type RawRange } from "../stream/entries.js";
+
+/** Bytes of events one page of GET /v1/events holds at most (always at least one event). */
+export const EVENT_PAGE_MAX_BYTES = 1024 * 1024;
 
 const security = [{ bearerAuth: [] }];
 
@@ -105,7 +108,9 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ["events"],
         summary: "Browse the stream",
         description:
-          "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta.",
+          "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta. " +
+          "A page holds at most `limit` events and about 1 MiB of them (always at least one); continue with " +
+          "`after` = `next`.",
         security,
         querystring: Type.Object({
           after: Type.Optional(StreamId),
@@ -114,19 +119,24 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ref(EventPage), ...errorResponses(400, 401, 403, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { after, limit = 100 } = request.query;
       let entries: RawRange;
       try {
-        entries = await rangeAfter(app.redis, app.keys.stream, after, limit);
+        const largest = app.config.maxEnvelopeBytes;
+        entries = await rangePage(app.redis, app.keys.stream, after, limit, EVENT_PAGE_MAX_BYTES, largest);
       } catch (cause) {
         throw redisFailure(cause);
       }
+      // The stored bytes themselves, not a re-serialization: that would reorder keys, and the stored
+      // JSON is what webhooks receive and sign.
       const events = entries.flatMap(([id, fields]) => {
         const d = decodeEntry(id, fields);
-        return d ? [{ stream_message_id: id, event: d.event }] : [];
+        return d ? [`{"stream_message_id":${JSON.stringify(id)},"event":${d.json}}`] : [];
       });
-      return { events, next: entries.length > 0 ? entries[entries.length - 1]![0] : null };
+      const next = entries.length > 0 ? entries[entries.length - 1]![0] : null;
+      const page = `{"events":[${events.join(",")}],"next":${JSON.stringify(next)}}`;
+      return reply.type("application/json; charset=utf-8").send(page as never);
     },
   );
 };

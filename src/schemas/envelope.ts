@@ -83,7 +83,9 @@ export const EventPage = Type.Object(
   {
     events: Type.Array(ref(StoredEvent)),
     next: Type.Union([StreamId, Type.Null()], {
-      description: "pass as `after` for the next page; null when this page is empty",
+      description:
+        "pass as `after` for the next page; null when this page is empty. A page holds at most `limit` events " +
+        "and about 1 MiB of them (always at least one)",
     }),
   },
   { $id: "EventPage" },

@@ -4,11 +4,12 @@
  */
 import type { Static } from "typebox";
 import type { Executor } from "../db/client.js";
-import { recentDeadLetters } from "../db/dead-letters.js";
+import { deadLetterPage } from "../db/dead-letters.js";
 import { recentAttempts } from "../db/delivery-attempts.js";
 import { getSubscriberRow } from "../db/subscribers.js";
 import { errors } from "../errors.js";
-import type { DeadLetterList, DeliveryList } from "../schemas/subscriber.js";
+import type { DeadLetterPage } from "../schemas/pages.js";
+import type { DeliveryList } from "../schemas/subscriber.js";
 import { decodeEntry } from "../stream/entries.js";
 
 async function assertExists(db: Executor, name: string): Promise<void> {
@@ -32,19 +33,27 @@ export async function listDeliveries(db: Executor, name: string, limit: number):
   };
 }
 
+/** Stored envelopes and errors one page of dead letters holds at most (always at least one row). */
+export const DEAD_LETTER_PAGE_MAX_BYTES = 1024 * 1024;
+
 /**
- * The newest `limit` dead letters, newest first, with the stored envelope parsed back (an entry
- * of an older producer gets its default meta, as on delivery); 404 when the subscriber is unknown.
+ * A page of dead letters, newest first, with the stored envelope parsed back (an entry of an
+ * older producer gets its default meta, as on delivery), and the cursor of the next page; 404
+ * when the subscriber is unknown.
  */
 export async function listDeadLetters(
   db: Executor,
   name: string,
-  limit: number,
-  unresolvedOnly: boolean,
-): Promise<Static<typeof DeadLetterList>> {
-  const [, rows] = await Promise.all([assertExists(db, name), recentDeadLetters(db, name, limit, unresolvedOnly)]);
+  query: { limit: number; unresolvedOnly: boolean; cursor?: string },
+): Promise<DeadLetterPage> {
+  const after = query.cursor === undefined ? undefined : Number(query.cursor);
+  const [, page] = await Promise.all([
+    assertExists(db, name),
+    deadLetterPage(db, name, { ...query, after, maxBytes: DEAD_LETTER_PAGE_MAX_BYTES }),
+  ]);
+  const last = page.rows[page.rows.length - 1];
   return {
-    dead_letters: rows.map((r) => ({
+    dead_letters: page.rows.map((r) => ({
       stream_message_id: r.streamMessageId,
       event_id: r.eventId,
       reason: r.reason,
@@ -55,5 +64,6 @@ export async function listDeadLetters(
       resolved_at: r.resolvedAt?.toISOString() ?? null,
       event: r.event === null ? null : (decodeEntry(r.streamMessageId, ["event", r.event])?.event ?? null),
     })),
+    next: page.more && last !== undefined ? String(last.id) : null,
   };
 }
