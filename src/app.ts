@@ -28,7 +28,7 @@ import { ErrorBody } from "./schemas/common.js";
 import { Accepted, BatchAccepted, batchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
-import { warnIfNotDurable } from "./stream/durability.js";
+import { checkDurability } from "./stream/durability.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -106,7 +106,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
   app.decorate("metrics", createMetrics());
   try {
     await app.register(redisPlugin, { config });
-    if (config.mode === "required") await warnIfNotDurable(app.redis, app.log);
+    await checkDurability(app.redis, app.log, config.mode);
     await app.register(dbPlugin, { config });
     await app.register(webhookClientPlugin);
     await registerHttp(app);

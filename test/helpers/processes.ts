@@ -75,8 +75,8 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A throwaway redis-server on a spare port, for tests that stop and start Redis. */
-export async function startRedis(t: Test): Promise<RedisServer> {
+/** A throwaway redis-server on a spare port, `args` added to its command line; for tests that stop and start it. */
+export async function startRedis(t: Test, args: string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "brain-redis-"));
   let proc: ChildProcess | null = null;
@@ -87,7 +87,7 @@ export async function startRedis(t: Test): Promise<RedisServer> {
       // Its own working directory: a test that turns persistence on writes its files there.
       proc = spawn(
         "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args],
         { stdio: "ignore", cwd: dir },
       );
       const probe = new Redis(port, "127.0.0.1", {
