@@ -2,6 +2,7 @@
  * Helpers for tests against real gateway child processes (`dist/server.js`): HTTP calls with
  * the test tokens, and publishing in batches.
  */
+import { assertDocumented } from "./contract.js";
 import { ADMIN_TOKEN, PUBLISH_TOKEN } from "./env.js";
 import { auth, envelope } from "./http.js";
 import type { Receiver } from "./receiver.js";
@@ -25,6 +26,8 @@ export async function call(
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
+  const contentType = res.headers.get("content-type") ?? undefined;
+  assertDocumented({ method, url: path, status: res.status, contentType, body: text });
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
