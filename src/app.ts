@@ -24,8 +24,16 @@ import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
 import metricsRoutes from "./routes/metrics.js";
 import subscriberRoutes from "./routes/subscribers.js";
-import { ErrorBody } from "./schemas/common.js";
-import { Accepted, BatchAccepted, batchRequest, EventEnvelope, EventPage, StoredEvent } from "./schemas/envelope.js";
+import { ErrorBody, Liveness, Readiness } from "./schemas/common.js";
+import {
+  Accepted,
+  BatchAccepted,
+  batchRequest,
+  BatchResult,
+  EventEnvelope,
+  EventPage,
+  StoredEvent,
+} from "./schemas/envelope.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { checkDurability } from "./stream/durability.js";
@@ -47,11 +55,14 @@ const components = (config: Config) => [
   EventEnvelope,
   batchRequest(config.maxBatch),
   Accepted,
+  BatchResult,
   BatchAccepted,
   StoredEvent,
   EventPage,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
+  Liveness,
+  Readiness,
 ];
 
 /** Creates the Fastify instance with the options every entry point shares. */

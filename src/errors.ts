@@ -7,6 +7,7 @@ import createError from "@fastify/error";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
 import type { ErrorBody } from "./schemas/common.js";
+import { SUPPORTED_SCHEMA_VERSIONS } from "./schemas/envelope.js";
 
 export interface ErrorDetail {
   path: string;
@@ -121,6 +122,11 @@ export function redisFailure(cause: unknown): DetailedError {
 }
 
 /** Ajv errors as JSON-pointer details; the first problems only, with a count of the rest. */
+/** A `meta.schema_version` that is a whole number but not one this gateway accepts. */
+function isUnsupportedVersion(v: { keyword: string; instancePath: string }): boolean {
+  return v.keyword === "enum" && v.instancePath.endsWith("/meta/schema_version");
+}
+
 function validationError(error: FastifyError, request: FastifyRequest): DetailedError {
   const problems = error.validation!;
   const details = problems.slice(0, MAX_DETAILS).map((v) => {
@@ -139,6 +145,11 @@ function validationError(error: FastifyError, request: FastifyRequest): Detailed
   }
   const first = details[0]!;
   const text = `${error.validationContext ?? "request"}${first.path === "/" ? "" : first.path} ${first.message}`;
+  if (problems.every(isUnsupportedVersion)) {
+    const supported = `is not supported; supported versions: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}`;
+    const versions = details.map(({ path }) => ({ path, message: supported }));
+    return withDetails(new errors.UnsupportedSchemaVersion(`body${first.path} ${supported}`), versions);
+  }
   const make =
     request.routeOptions.config.validationCode === "INVALID_ENVELOPE" ? errors.InvalidEnvelope : errors.InvalidRequest;
   const result: DetailedError = withDetails(new make(text), details);

@@ -52,9 +52,9 @@ t.test(
     }
 
     // Expanding an operation shows its request body schema with the Charter fields.
-    await page.click("#operations-events-post_v1_events .opblock-summary");
-    await page.waitForSelector("#operations-events-post_v1_events .opblock-body", { timeout: 10_000 });
-    const op = page.locator("#operations-events-post_v1_events");
+    await page.click("#operations-events-publishEvent .opblock-summary");
+    await page.waitForSelector("#operations-events-publishEvent .opblock-body", { timeout: 10_000 });
+    const op = page.locator("#operations-events-publishEvent");
     await op.getByRole("tab", { name: "Schema" }).first().click();
     // Nested objects (meta) start collapsed: open the request schema's collapsed nodes.
     const collapsed = op.locator(
@@ -62,7 +62,7 @@ t.test(
         ":has(.json-schema-2020-12-accordion__icon--collapsed)",
     );
     for (let i = 0; i < 10 && (await collapsed.count()) > 0; i++) await collapsed.first().click();
-    const body = await page.textContent("#operations-events-post_v1_events .opblock-body");
+    const body = await page.textContent("#operations-events-publishEvent .opblock-body");
     for (const field of ["schema_version", "producer", "source_module", "payload"])
       t.match(body, field, `the request schema shows ${field}`);
     t.match(body, "202", "responses are listed");

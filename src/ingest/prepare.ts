@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import { errors, withDetails, type ErrorDetail } from "../errors.js";
-import { SUPPORTED_SCHEMA_VERSIONS, type EventEnvelope } from "../schemas/envelope.js";
+import type { EventEnvelope } from "../schemas/envelope.js";
 import type { PublishItem } from "../stream/publisher.js";
 
 export const MAX_PAYLOAD_DEPTH = 64;
@@ -81,17 +81,11 @@ function inspectionError(found: NonNullable<Inspection>, path: string): Error {
 }
 
 /**
- * Checks what the schema cannot (supported version, payload depth, exact numbers, stored size),
+ * Checks what the schema cannot (payload depth, exact numbers, stored size),
  * assigns id and timestamp, and serializes the envelope exactly as it will be stored and delivered.
  */
 export function prepare(event: EventEnvelope, limits: IngestLimits, path: string, receivedAt: Date): PublishItem {
   const fail = (error: Error, detail: ErrorDetail) => withDetails(error, [detail]);
-  const version = event.meta.schema_version;
-  if (!(SUPPORTED_SCHEMA_VERSIONS as readonly number[]).includes(version)) {
-    const supported = SUPPORTED_SCHEMA_VERSIONS.join(", ");
-    const msg = `meta.schema_version ${version} is not supported; supported versions: ${supported}`;
-    throw fail(new errors.UnsupportedSchemaVersion(msg), { path: `${path}/meta/schema_version`, message: msg });
-  }
   // The payload is one level below the envelope: MAX_PAYLOAD_DEPTH counts from the payload itself.
   const found = inspect(event, MAX_PAYLOAD_DEPTH);
   if (found !== null) throw inspectionError(found, path);

@@ -8,6 +8,8 @@ export default fp(
     await app.register(swagger, {
       openapi: {
         openapi: "3.1.0",
+        // Relative: the document is served by the gateway it describes, whatever its host and port.
+        servers: [{ url: "/", description: "this gateway" }],
         info: {
           title: "BRAiN Event Gateway",
           version: "1.0.0",

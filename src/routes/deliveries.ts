@@ -3,31 +3,16 @@ import { Type } from "typebox";
 import { redeliver, type RedeliverContext } from "../delivery/redeliver.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
 import { DeadLetterCursor, DeadLetterPage } from "../schemas/pages.js";
-import { DeliveryList, SubscriberName } from "../schemas/subscriber.js";
+import { DeliveryList, RedeliverResult, SubscriberName } from "../schemas/subscriber.js";
 import { listDeadLetters, listDeliveries } from "../subscribers/history.js";
 
 const security = [{ bearerAuth: [] }];
 const tags = ["subscribers"];
 const config = { scope: "admin" as const };
 const Params = Type.Object({ name: SubscriberName });
-const Limit = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) });
-
-const RedeliverResult = Type.Object(
-  {
-    stream_message_id: StreamId,
-    outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed")], {
-      description:
-        "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays " +
-        "open)",
-    }),
-    attempt: Type.Integer({ minimum: 1, description: "the x-brain-attempt sent: the dead letter's attempts + 1" }),
-    status_code: Type.Union([Type.Integer(), Type.Null()], {
-      description: "the webhook's HTTP status; null when no answer came",
-    }),
-    error: Type.Union([Type.String(), Type.Null()]),
-  },
-  { description: "The outcome of the one attempt made." },
-);
+const Limit = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: "50 when absent" })),
+});
 
 /** A subscriber's delivery log and dead letters, and redeliver (admin). */
 const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -47,13 +32,14 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "listSubscriberDeliveries",
         summary: "Delivery log of a subscriber",
         description:
           "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, " +
           "`dead_lettered`).",
         params: Params,
         querystring: Limit,
-        response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
     async (request) => listDeliveries(app.db, request.params.name, request.query.limit ?? 50),
@@ -66,6 +52,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "listSubscriberDeadLetters",
         summary: "Dead letters of a subscriber",
         description:
           "Entries that failed permanently, newest first, with the reason, the last answer and the stored envelope. " +
@@ -75,10 +62,10 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: Params,
         querystring: Type.Object({
           ...Limit.properties,
-          unresolved: Type.Optional(Type.Boolean({ default: false })),
+          unresolved: Type.Optional(Type.Boolean({ description: "false when absent" })),
           cursor: Type.Optional(DeadLetterCursor),
         }),
-        response: { 200: ref(DeadLetterPage), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ref(DeadLetterPage), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
     async (request) => {
@@ -94,6 +81,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: "redeliverDeadLetter",
         summary: "Redeliver a dead letter",
         description:
           "The operator's explicit override of the dedup guard: makes one new signed delivery of the dead letter's " +
@@ -106,7 +94,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "subscriber or dead " +
           "letter; 409 when the event is no longer stored (a `trimmed` dead letter).",
         params: Type.Object({ name: SubscriberName, stream_message_id: StreamId }),
-        response: { 202: RedeliverResult, ...errorResponses(400, 401, 403, 404, 409, 503) },
+        response: { 202: ref(RedeliverResult), ...errorResponses(400, 401, 403, 404, 409, 414, 503) },
       },
     },
     async (request, reply) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { batchTooLarge, ingestBatch, ingestOne } from "../ingest/ingest.js";
 import { redisFailure } from "../errors.js";
-import { errorResponses, ref, StreamId } from "../schemas/common.js";
+import { errorResponses, ref, withHeaders, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
 import { decodeEntry, rangePage, type RawRange } from "../stream/entries.js";
 
@@ -37,6 +37,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
       schema: {
         tags: ["events"],
+        operationId: "publishEvent",
         summary: "Publish one event",
         description:
           "Validates one envelope and appends it to the stream; 202 once Redis acknowledged the append. " +
@@ -47,7 +48,13 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         headers: IdempotencyHeaders,
         body: envelopeRef,
-        response: { 202: ref(Accepted), 200: ref(Accepted), ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
+        response: {
+          202: ref(Accepted),
+          200: withHeaders(ref(Accepted), {
+            "idempotent-replayed": { type: "string", description: "`true`: nothing was appended" },
+          }),
+          ...errorResponses(400, 401, 403, 413, 415, 422, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -66,6 +73,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { scope: "publish", validationCode: "INVALID_ENVELOPE" },
       schema: {
         tags: ["events"],
+        operationId: "publishEvents",
         summary: "Publish a batch of events",
         description:
           "Validates every envelope first: any invalid one answers 400 with `details[].path` such as " +
@@ -106,6 +114,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { scope: "admin" },
       schema: {
         tags: ["events"],
+        operationId: "listEvents",
         summary: "Browse the stream",
         description:
           "Entries oldest first, strictly after the `after` stream id. Entries without meta show the default meta. " +
@@ -114,7 +123,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         querystring: Type.Object({
           after: Type.Optional(StreamId),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "100 when absent" })),
         }),
         response: { 200: ref(EventPage), ...errorResponses(400, 401, 403, 503) },
       },

@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
 import { pingDb } from "../db/client.js";
+import { Liveness, Readiness, ref } from "../schemas/common.js";
 import { pingRedis } from "../stream/connections.js";
-
-const Check = Type.Union([Type.Literal("up"), Type.Literal("down")]);
-const Readiness = Type.Object({
-  status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]),
-  checks: Type.Object({ redis: Check, postgres: Check }),
-});
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -38,7 +32,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Liveness",
         security: [],
         description: "200 while the process serves HTTP, whatever the state of Redis and Postgres.",
-        response: { 200: Type.Object({ status: Type.Literal("ok") }) },
+        response: { 200: ref(Liveness) },
       },
     },
     async () => ({ status: "ok" as const }),
@@ -53,7 +47,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Readiness",
         security: [],
         description: "200 when Redis and Postgres both answer; 503 with the failing check otherwise.",
-        response: { 200: Readiness, 503: Readiness },
+        response: { 200: ref(Readiness), 503: ref(Readiness) },
       },
     },
     async (_request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { errorResponses, ref } from "../schemas/common.js";
+import { errorResponses, ref, withHeaders } from "../schemas/common.js";
 import {
   CreatedSubscriber,
   CreateSubscriber,
@@ -59,7 +59,12 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "addresses are refused (400 URL_NOT_ALLOWED) unless BRAIN_WEBHOOK_ALLOW_PRIVATE=true. A name already " +
           "taken is 409.",
         body: ref(CreateSubscriber),
-        response: { 201: ref(CreatedSubscriber), ...errorResponses(400, 401, 403, 409, 503) },
+        response: {
+          201: withHeaders(ref(CreatedSubscriber), {
+            location: { type: "string", description: "the new subscriber's URL" },
+          }),
+          ...errorResponses(400, 401, 403, 409, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -98,7 +103,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Get a subscriber",
         description: "One subscriber with live stats. The secret is never shown.",
         params: Params,
-        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
     async (request) => getSubscriber(ctx(), request.params.name),
@@ -119,7 +124,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "`enabled: false` pauses delivery: entries wait in the group until it is enabled again.",
         params: Params,
         body: ref(UpdateSubscriber),
-        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
     async (request) => updateSubscriber(ctx(), request.params.name, request.body),
@@ -137,7 +142,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Removes the subscriber with its dedup rows, dead letters and delivery log, and destroys its consumer group.",
         params: Params,
-        response: { 204: Type.Null({ description: "deleted" }), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 204: Type.Null({ description: "deleted" }), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
     async (request, reply) => {
@@ -160,7 +165,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "receivers can switch without missing one. A secret rotated out earlier keeps signing until its own 24 h " +
           "end. While 10 rotated-out secrets still sign, a rotation is refused (409): end their overlap first.",
         params: Params,
-        response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 409, 503) },
+        response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 409, 414, 503) },
       },
     },
     async (request) => rotateSecret(ctx(), request.params.name),
@@ -181,7 +186,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: Params,
         response: {
           204: Type.Null({ description: "only the current secret signs" }),
-          ...errorResponses(400, 401, 403, 404, 503),
+          ...errorResponses(400, 401, 403, 404, 414, 503),
         },
       },
     },

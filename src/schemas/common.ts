@@ -26,10 +26,42 @@ export function ref<T extends TSchema>(schema: T) {
 
 const errorRef = ref(ErrorBody);
 
-/** Error responses for the given status codes, each a `$ref` to ErrorBody. */
+/** Headers some error answers carry; @fastify/swagger documents a response schema's `headers`. */
+const ERROR_HEADERS: Record<number, Record<string, { type: "string"; description: string }>> = {
+  401: { "www-authenticate": { type: "string", description: "`Bearer`" } },
+  403: { "www-authenticate": { type: "string", description: '`Bearer error="insufficient_scope"`' } },
+  503: { "retry-after": { type: "string", description: "seconds to wait before retrying" } },
+};
+
+/** Error responses for the given status codes, each a `$ref` to ErrorBody (with its headers, if any). */
 export function errorResponses(...codes: number[]): Record<number, typeof errorRef> {
-  return Object.fromEntries(codes.map((c) => [c, errorRef]));
+  return Object.fromEntries(
+    codes.map((c) => [
+      c,
+      ERROR_HEADERS[c] ? ({ ...errorRef, headers: ERROR_HEADERS[c] } as typeof errorRef) : errorRef,
+    ]),
+  );
 }
+
+/** A response schema that also documents the headers it is sent with. */
+export function withHeaders<T extends TSchema>(
+  schema: T,
+  headers: Record<string, { type: "string"; description: string }>,
+): T {
+  return { ...schema, headers } as T;
+}
+
+const Check = Type.Union([Type.Literal("up"), Type.Literal("down")]);
+
+export const Liveness = Type.Object({ status: Type.Literal("ok") }, { $id: "Liveness" });
+
+export const Readiness = Type.Object(
+  {
+    status: Type.Union([Type.Literal("ready"), Type.Literal("not_ready")]),
+    checks: Type.Object({ redis: Check, postgres: Check }),
+  },
+  { $id: "Readiness", description: "ready when Redis and Postgres both answer" },
+);
 
 /**
  * A Redis stream id such as `1732640000000-0`. The `stream-id` format (plugins/validation.ts) also

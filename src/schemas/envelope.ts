@@ -7,6 +7,9 @@ export const SUPPORTED_SCHEMA_VERSIONS = [1] as const;
 export const EventMeta = Type.Object(
   {
     schema_version: Type.Integer({
+      // The document states the one accepted value; src/errors.ts answers any other with the
+      // contract's UNSUPPORTED_SCHEMA_VERSION naming the supported versions.
+      enum: [...SUPPORTED_SCHEMA_VERSIONS],
       description: `envelope schema version; supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}`,
     }),
     producer: Type.String({ minLength: 1, maxLength: 255, description: "service that produced the event" }),
@@ -62,19 +65,20 @@ export const Accepted = Type.Object(
   { $id: "Accepted", description: "Where the event was appended (or had been, on a replay)." },
 );
 
-export const BatchAccepted = Type.Object(
+export const BatchResult = Type.Object(
   {
-    results: Type.Array(
-      Type.Object({
-        id: Type.String(),
-        stream_message_id: StreamId,
-        replayed: Type.Optional(
-          Type.Boolean({ description: "true when this id was accepted in the last 24 h and not appended again" }),
-        ),
-      }),
+    id: Type.String(),
+    stream_message_id: StreamId,
+    replayed: Type.Optional(
+      Type.Boolean({ description: "true when this id was accepted in the last 24 h and not appended again" }),
     ),
   },
-  { $id: "BatchAccepted" },
+  { $id: "BatchResult", description: "Where one event of a batch was appended (or had been)." },
+);
+
+export const BatchAccepted = Type.Object(
+  { results: Type.Array(Type.Unsafe<Static<typeof BatchResult>>(Type.Ref("BatchResult"))) },
+  { $id: "BatchAccepted", description: "One result per event, in the order of the batch." },
 );
 
 export const StoredEvent = Type.Object({ stream_message_id: StreamId, event: envelopeRef }, { $id: "StoredEvent" });

@@ -1,5 +1,5 @@
 import { Type, type Static } from "typebox";
-import { DeadLetterList } from "./subscriber.js";
+import { DeadLetter } from "./subscriber.js";
 
 /** Where a page of dead letters continues: the last row's id, opaque to clients. */
 export const DeadLetterCursor = Type.String({
@@ -9,7 +9,7 @@ export const DeadLetterCursor = Type.String({
 
 export const DeadLetterPage = Type.Object(
   {
-    dead_letters: DeadLetterList.properties.dead_letters,
+    dead_letters: Type.Array(Type.Unsafe<Static<typeof DeadLetter>>(Type.Ref("DeadLetter"))),
     next: Type.Union([DeadLetterCursor, Type.Null()], {
       description:
         "pass as `cursor` for the next (older) page; null on the last page. A page holds at most `limit` dead " +

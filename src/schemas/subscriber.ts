@@ -208,9 +208,21 @@ export const DeadLetter = Type.Object(
   { $id: "DeadLetter", description: "An entry that failed permanently for one subscriber." },
 );
 
-export const DeadLetterList = Type.Object(
-  { dead_letters: Type.Array(Type.Unsafe<Static<typeof DeadLetter>>(Type.Ref("DeadLetter"))) },
-  { $id: "DeadLetterList", description: "Dead letters, newest first." },
+export const RedeliverResult = Type.Object(
+  {
+    stream_message_id: StreamId,
+    outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed")], {
+      description:
+        "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays " +
+        "open)",
+    }),
+    attempt: Type.Integer({ minimum: 1, description: "the x-brain-attempt sent: the dead letter's attempts + 1" }),
+    status_code: Type.Union([Type.Integer(), Type.Null()], {
+      description: "the webhook's HTTP status; null when no answer came",
+    }),
+    error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: "RedeliverResult", description: "The outcome of the one attempt made." },
 );
 
 /** Registered as components (see COMPONENTS in app.ts); SubscriberStats before the schemas that `$ref` it. */
@@ -225,5 +237,5 @@ export const SUBSCRIBER_COMPONENTS = [
   Delivery,
   DeliveryList,
   DeadLetter,
-  DeadLetterList,
+  RedeliverResult,
 ];
