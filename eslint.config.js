@@ -9,7 +9,10 @@
  * - SQL has one owner: no `drizzle-orm`, `postgres` or `db/schema` import outside `src/db/`;
  * - Redis has one owner: no value import of `ioredis` outside `src/stream/` and the Redis plugin;
  * - layers import downward only: entry → routes → plugins → services → delivery → consumer →
- *   stream → db → schemas/config/errors/metrics.
+ *   stream → db → schemas/config/errors/metrics;
+ * - the client and the catalog (src/client, src/catalog: `brain-event-gateway/client` and
+ *   `/catalog`) run inside other applications: beside the entry at the top, importing only
+ *   node: built-ins, typebox, uuid and src/schemas, and imported by no layer of the server.
  */
 import js from "@eslint/js";
 import globals from "globals";
@@ -44,6 +47,7 @@ const BASELINE = "bench/baseline-ingest.js";
 
 /** Layers from the top; a file may import its own layer and those below it. */
 const LAYERS = [
+  { name: "sdk", files: ["src/client/**", "src/catalog/**"], imports: ["(^|/)(client|catalog)/"] },
   {
     name: "entry",
     files: ["src/app.ts", "src/server.ts", "src/cli/**"],
@@ -96,6 +100,33 @@ function importRules(index, { sql = true, redis = true } = {}) {
   };
 }
 
+/**
+ * The sdk layer's imports: an allow-list of packages (anything else, a server package first of
+ * all, fails), and of src only schemas/ and its own layer.
+ */
+function sdkImportRules() {
+  const message = (what) =>
+    `src/client and src/catalog run inside other apps: ${what} (docs/CONTRACT.md §7, package entry points).`;
+  const server = LAYERS.filter((l) => l.name !== "sdk").flatMap((l) => l.imports);
+  return {
+    "@typescript-eslint/no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          {
+            regex: "^(?!node:|typebox(/|$)|uuid$|\\.)",
+            message: message("import only node: built-ins, typebox and uuid, no server package"),
+          },
+          ...[...server, "^(\\.\\./)+(config|errors|metrics)\\.js$"].map((regex) => ({
+            regex,
+            message: message("of src they may import only src/schemas"),
+          })),
+        ],
+      },
+    ],
+  };
+}
+
 const restrict = (syntax, properties) => ({
   "no-restricted-syntax": ["error", ...syntax],
   "no-restricted-properties": ["error", ...properties],
@@ -123,7 +154,10 @@ export default tseslint.config(
   { files: LEGACY_LISTS, rules: restrict([...xaddName, ...xaddLua], xaddProperties) },
   ...LAYERS.map((layer, i) => ({
     files: layer.files,
-    rules: importRules(i, { sql: layer.name !== "db", redis: layer.name !== "stream" }),
+    rules:
+      layer.name === "sdk"
+        ? sdkImportRules()
+        : importRules(i, { sql: layer.name !== "db", redis: layer.name !== "stream" }),
   })),
   {
     files: ["src/plugins/redis.ts"],

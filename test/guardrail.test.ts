@@ -94,6 +94,25 @@ t.test("imports downward pass", async (t) => {
   );
 });
 
+t.test("src/client and src/catalog import no server package and, of src, only schemas", async (t) => {
+  for (const path of ["src/client/rogue.ts", "src/catalog/rogue.ts"]) {
+    t.same(await violations(t, "sdk-import.ts.txt", path), lines(IMPORTS, 1, 2, 3, 4, 5, 6, 7, 8), path);
+  }
+});
+
+t.test("no layer of the server imports src/client or src/catalog", async (t) => {
+  for (const path of [
+    "src/app.ts",
+    "src/cli/rogue.ts",
+    "src/routes/rogue.ts",
+    "src/ingest/rogue.ts",
+    "src/schemas/x.ts",
+  ]) {
+    t.same(await violations(t, "sdk-consumer.ts.txt", path), lines(IMPORTS, 1, 2), path);
+  }
+  t.same(await violations(t, "sdk-consumer.ts.txt", "src/client/rogue.ts"), [], "the client may use the catalog");
+});
+
 t.test("ordinary code passes the guardrail", async (t) => {
   t.same(await violations(t, "clean.ts.txt", "src/routes/rogue.ts"), []);
 });
