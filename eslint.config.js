@@ -8,11 +8,12 @@
  *   lists them to reject them, and in the test that proves the rejection;
  * - SQL has one owner: no `drizzle-orm`, `postgres` or `db/schema` import outside `src/db/`;
  * - Redis has one owner: no value import of `ioredis` outside `src/stream/` and the Redis plugin;
- * - layers import downward only: entry → routes → plugins → services → delivery → consumer →
+ * - layers import downward only: package entry → entry → routes → plugins → services → delivery → consumer →
  *   stream → db → schemas/config/errors/metrics;
  * - the client and the catalog (src/client, src/catalog: `brain-event-gateway/client` and
  *   `/catalog`) run inside other applications: beside the entry at the top, importing only
- *   node: built-ins, typebox, uuid and src/schemas, and imported by no layer of the server.
+ *   node: built-ins, typebox, uuid and src/schemas, and imported by no layer of the server but the
+ *   package entry (src/index.ts, src/embedded), which types consumers' handlers by a catalog.
  */
 import js from "@eslint/js";
 import globals from "globals";
@@ -48,6 +49,12 @@ const BASELINE = "bench/baseline-ingest.js";
 /** Layers from the top; a file may import its own layer and those below it. */
 const LAYERS = [
   { name: "sdk", files: ["src/client/**", "src/catalog/**"], imports: ["(^|/)(client|catalog)/"] },
+  // The package's main entry (`brain-event-gateway`): in-process consumers, run inside applications.
+  {
+    name: "package",
+    files: ["src/index.ts", "src/embedded/**"],
+    imports: ["^(\\.\\./)+index\\.js$", "^\\./index\\.js$", "(^|/)embedded/"],
+  },
   {
     name: "entry",
     files: ["src/app.ts", "src/server.ts", "src/cli/**"],
@@ -83,7 +90,9 @@ const redisImport = {
 /** The import restrictions of one layer: SQL and Redis ownership, and nothing from a layer above. */
 function importRules(index, { sql = true, redis = true } = {}) {
   const layer = LAYERS[index];
-  const above = LAYERS.slice(0, index).flatMap((upper) =>
+  // The package's main entry types its consumers' handlers by a catalog: only it may reach the sdk.
+  const forbidden = LAYERS.slice(0, index).filter((upper) => !(layer.name === "package" && upper.name === "sdk"));
+  const above = forbidden.flatMap((upper) =>
     upper.imports.map((regex) => ({
       regex,
       message: `${layer.name} must not import ${upper.name}: layers import downward only (docs/ARCHITECTURE.md §1).`,

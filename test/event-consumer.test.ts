@@ -21,7 +21,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, name: string) {
   const { app, config, env } = await buildApp(t, { BRAIN_ROLE: "api" });
   const sql = postgres(env["DATABASE_URL"]!, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 1 }));
-  await sql`insert into subscribers (name, url, event_types, secret) values (${name}, 'http://unused.invalid/', ${["*"]}, 'whsec_AAAA')`;
+  await sql`insert into subscribers (name, kind, event_types) values (${name}, 'internal', ${["*"]})`;
   await app.redis.xgroup("CREATE", config.stream, name, "0", "MKSTREAM");
   const redis = deliveryConnection(config.redisUrl);
   t.teardown(() => redis.disconnect());
@@ -85,7 +85,7 @@ t.test(
       ],
     );
     const [letter] = await sql`select reason, last_error from dead_letters`;
-    t.match(letter, { reason: "permanent_status", last_error: "cannot handle this order" });
+    t.match(letter, { reason: "permanent_error", last_error: "cannot handle this order" });
     await eventually(
       async () => Number(((await app.redis.xpending(config.stream, "library")) as [number])[0]) === 0,
       5000,

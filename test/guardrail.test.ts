@@ -111,6 +111,7 @@ t.test("no layer of the server imports src/client or src/catalog", async (t) => 
     t.same(await violations(t, "sdk-consumer.ts.txt", path), lines(IMPORTS, 1, 2), path);
   }
   t.same(await violations(t, "sdk-consumer.ts.txt", "src/client/rogue.ts"), [], "the client may use the catalog");
+  t.same(await violations(t, "sdk-consumer.ts.txt", "src/embedded/rogue.ts"), [], "the package entry may use both");
 });
 
 t.test("ordinary code passes the guardrail", async (t) => {

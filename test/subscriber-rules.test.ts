@@ -38,6 +38,8 @@ t.test("each subscriber rule answers 400 with the path of the offending field, a
     ["empty event_types", { event_types: [] }, "/event_types", "INVALID_REQUEST"],
     ["duplicate event_types", { event_types: ["a", "a"] }, "/event_types", "INVALID_REQUEST"],
     ["malformed event type", { event_types: ["1abc"] }, "/event_types/0", "INVALID_REQUEST"],
+    ["wildcard inside a type", { event_types: ["*.created"] }, "/event_types/0", "INVALID_REQUEST"],
+    ["prefix pattern without a separator", { event_types: ["mission*"] }, "/event_types/0", "INVALID_REQUEST"],
     ["unknown start_from", { start_from: "yesterday" }, "/start_from", "INVALID_REQUEST"],
     ["timeout_ms at the claim idle time", { timeout_ms: config.claimIdleMs }, "/timeout_ms", "INVALID_REQUEST"],
     ["max_attempts 0", { max_attempts: 0 }, "/max_attempts", "INVALID_REQUEST"],

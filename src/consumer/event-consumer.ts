@@ -56,6 +56,7 @@
  *   consumer.start();
  *   await consumer.stop(15_000);
  */
+import { TypeMatcher } from "../schemas/type-patterns.js";
 import { newestProcessedId, processedIds, type DeadLetterReason } from "../db/processed-events.js";
 import { decodeEntry } from "../stream/entries.js";
 import { compareIds } from "../stream/ids.js";
@@ -83,8 +84,8 @@ export class EventConsumer<R = void> {
   private readonly reader: GroupReader;
   private readonly settler: Settler;
   private readonly group: string;
-  /** Own keys only: an event type such as `valueOf` or `constructor` must never find an Object member. */
-  private handlers: Map<string, EventHandler<R>>;
+  /** Exact types, prefix patterns and `*` (schemas/type-patterns.ts); own keys only, so `valueOf` is just a type. */
+  private handlers: TypeMatcher<EventHandler<R>>;
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
@@ -102,7 +103,7 @@ export class EventConsumer<R = void> {
 
   constructor(private readonly opts: EventConsumerOptions<R>) {
     this.group = groupName(opts.subscriber);
-    this.handlers = new Map(Object.entries(opts.handlers));
+    this.handlers = new TypeMatcher(Object.entries(opts.handlers));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.slots = new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
@@ -113,7 +114,7 @@ export class EventConsumer<R = void> {
 
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
   configure(change: Pick<EventConsumerOptions<R>, "handlers" | "maxAttempts" | "maxInFlight">): void {
-    this.handlers = new Map(Object.entries(change.handlers));
+    this.handlers = new TypeMatcher(Object.entries(change.handlers));
     this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
     if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
   }
@@ -257,8 +258,9 @@ export class EventConsumer<R = void> {
     }
   }
 
-  private handlerFor(type: string): EventHandler<R> | undefined {
-    return this.handlers.get(type) ?? this.handlers.get("*");
+  /** The handler an event of `type` goes to now (most specific pattern); undefined when none. */
+  handlerFor(type: string): EventHandler<R> | undefined {
+    return this.handlers.match(type);
   }
 
   private launch(event: ConsumedEvent): void {

@@ -22,30 +22,43 @@ export interface ConsumedEvent extends DecodedEntry {
  */
 export type EventHandler<R = void> = (event: ConsumedEvent) => Promise<R>;
 
+/** What a PermanentError carries besides its message; `reason` is the dead letter's (default `permanent_error`). */
+export interface PermanentErrorOptions extends ErrorOptions {
+  reason?: DeadLetterReason;
+  statusCode?: number | null;
+}
+
 /** A failure retrying cannot fix: dead letter + dedup row + XACK (Charter D). */
 export class PermanentError extends Error {
   override name = "PermanentError";
-  constructor(
-    message: string,
-    readonly reason: DeadLetterReason = "permanent_status",
-    readonly statusCode: number | null = null,
-    options?: ErrorOptions,
-  ) {
+  readonly reason: DeadLetterReason;
+  readonly statusCode: number | null;
+  constructor(message: string, options: PermanentErrorOptions = {}) {
     super(message, options);
+    this.reason = options.reason ?? "permanent_error";
+    this.statusCode = options.statusCode ?? null;
   }
 }
 
-/** A failure worth retrying, with what the dead letter should keep if attempts run out. */
+/** What a TransientError carries besides its message. */
+export interface TransientErrorOptions extends ErrorOptions {
+  statusCode?: number | null;
+  /** A receiver's Retry-After, in ms; capped at the schedule's longest delay. */
+  retryAfterMs?: number | null;
+}
+
+/**
+ * A failure worth retrying, with what the dead letter should keep if attempts run out. Any error
+ * that is not a PermanentError is retried the same way; this class only adds the details.
+ */
 export class TransientError extends Error {
   override name = "TransientError";
-  constructor(
-    message: string,
-    readonly statusCode: number | null = null,
-    /** A receiver's Retry-After, in ms; capped at the schedule's longest delay. */
-    readonly retryAfterMs: number | null = null,
-    options?: ErrorOptions,
-  ) {
+  readonly statusCode: number | null;
+  readonly retryAfterMs: number | null;
+  constructor(message: string, options: TransientErrorOptions = {}) {
     super(message, options);
+    this.statusCode = options.statusCode ?? null;
+    this.retryAfterMs = options.retryAfterMs ?? null;
   }
 }
 
@@ -65,7 +78,10 @@ export interface EventConsumerOptions<R = void> {
   subscriber: string;
   /** Unique per process, so each process owns its own PEL entries. */
   consumer: string;
-  /** Handlers by event type; `*` takes every type. Types without a handler are ACKed unseen. */
+  /**
+   * Handlers by event type, prefix pattern (`mission.*`) or `*`; the most specific wins. Types
+   * without a handler are ACKed unseen.
+   */
   handlers: Record<string, EventHandler<R>>;
   retryScheduleMs: number[];
   claimIdleMs: number;

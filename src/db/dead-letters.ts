@@ -2,7 +2,7 @@
  * `dead_letters`: entries that failed permanently, with the stored envelope so an operator can
  * redeliver them. Rows are written with their dedup row (processed-events.ts), never alone.
  */
-import { and, desc, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, sql, type SQL } from "drizzle-orm";
 import type { Db, Executor } from "./client.js";
 import { deadLetters, deliveryAttempts, processedEvents } from "./schema.js";
 
@@ -80,23 +80,25 @@ export interface Redelivery {
 }
 
 /**
- * Records a redelivery in one transaction: the attempt in the delivery log and, on success, the
+ * Records a redelivery in one transaction: the attempt in the delivery log (webhooks only: the
+ * log holds HTTP attempts) and, on success, the
  * dedup row's outcome `delivered` and the dead letter resolved; on failure the dead letter keeps
  * the new status and error.
  */
-export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redelivery): Promise<void> {
+export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redelivery, logAttempt = true): Promise<void> {
   const { subscriberName, streamMessageId, eventId } = letter;
   await db.transaction(async (tx) => {
-    await tx.insert(deliveryAttempts).values({
-      subscriberName,
-      streamMessageId,
-      eventId,
-      attempt: r.attempt,
-      statusCode: r.statusCode,
-      error: r.error,
-      durationMs: r.durationMs,
-      outcome: r.delivered ? "delivered" : "dead_lettered",
-    });
+    if (logAttempt)
+      await tx.insert(deliveryAttempts).values({
+        subscriberName,
+        streamMessageId,
+        eventId,
+        attempt: r.attempt,
+        statusCode: r.statusCode,
+        error: r.error,
+        durationMs: r.durationMs,
+        outcome: r.delivered ? "delivered" : "dead_lettered",
+      });
     if (r.delivered) {
       await tx
         .insert(processedEvents)
@@ -115,6 +117,33 @@ export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redeliv
       )
       .where(eq(deadLetters.id, letter.id));
   });
+}
+
+/** Asks the internal consumer running `letter`'s subscriber to redeliver it (redeliverRequestedAt in schema.ts). */
+export async function requestRedelivery(db: Executor, letter: DeadLetterRow): Promise<void> {
+  await db
+    .update(deadLetters)
+    .set({ redeliverRequestedAt: sql`now()` })
+    .where(eq(deadLetters.id, letter.id));
+}
+
+/**
+ * Takes up to `limit` open redeliver requests of one subscriber, clearing them in the same
+ * statement: of several processes polling, each request goes to exactly one. A process that dies
+ * before recording the result loses the request; the dead letter stays open to be asked again.
+ */
+export async function takeRedeliveryRequests(db: Db, subscriber: string, limit: number): Promise<DeadLetterRow[]> {
+  const requested = db
+    .select({ id: deadLetters.id })
+    .from(deadLetters)
+    .where(and(eq(deadLetters.subscriberName, subscriber), isNotNull(deadLetters.redeliverRequestedAt)))
+    .limit(limit)
+    .for("update", { skipLocked: true });
+  return db
+    .update(deadLetters)
+    .set({ redeliverRequestedAt: null })
+    .where(inArray(deadLetters.id, requested))
+    .returning();
 }
 
 /** An entry the stream cap cuts before the subscriber read it. */

@@ -9,6 +9,7 @@ import { sql } from "drizzle-orm";
 import {
   bigserial,
   boolean,
+  check,
   index,
   integer,
   jsonb,
@@ -25,27 +26,45 @@ export interface PreviousSecret {
   expires_at: string;
 }
 
-export const subscribers = pgTable("subscribers", {
-  name: varchar("name", { length: 63 }).primaryKey(),
-  url: text("url").notNull(),
-  eventTypes: text("event_types").array().notNull(),
-  description: text("description"),
-  /** `whsec_…`, or `enc:v2:…` (`enc:v1:…` before v2) when BRAIN_SECRET_KEY encrypts secrets at rest. */
-  secret: text("secret").notNull(),
-  /**
-   * Rotated-out secrets (stored like `secret`), each signing alongside until its own expiry; a
-   * second rotation within the overlap must not cut the first one short. Expired ones are
-   * dropped at the next rotation.
-   */
-  previousSecrets: jsonb("previous_secrets").$type<PreviousSecret[]>().notNull().default([]),
-  enabled: boolean("enabled").notNull().default(true),
-  maxAttempts: integer("max_attempts").notNull().default(8),
-  timeoutMs: integer("timeout_ms").notNull().default(10_000),
-  maxInFlight: integer("max_in_flight").notNull().default(32),
-  headers: jsonb("headers").$type<Record<string, string>>().notNull().default({}),
-  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
-});
+/**
+ * A consumer of the stream: a webhook (delivered by the dispatchers) or an internal one, whose
+ * handlers run inside an application (createEventConsumer). Both share the dedup and dead-letter
+ * tables; only webhooks have a URL and a signing secret.
+ */
+export const subscribers = pgTable(
+  "subscribers",
+  {
+    name: varchar("name", { length: 63 }).primaryKey(),
+    kind: text("kind", { enum: ["webhook", "internal"] })
+      .notNull()
+      .default("webhook"),
+    url: text("url"),
+    /** Exact types, `*`, or prefixes such as `mission.*`. */
+    eventTypes: text("event_types").array().notNull(),
+    description: text("description"),
+    /** `whsec_…`, or `enc:v2:…` (`enc:v1:…` before v2) when BRAIN_SECRET_KEY encrypts secrets at rest. */
+    secret: text("secret"),
+    /**
+     * Rotated-out secrets (stored like `secret`), each signing alongside until its own expiry; a
+     * second rotation within the overlap must not cut the first one short. Expired ones are
+     * dropped at the next rotation.
+     */
+    previousSecrets: jsonb("previous_secrets").$type<PreviousSecret[]>().notNull().default([]),
+    enabled: boolean("enabled").notNull().default(true),
+    maxAttempts: integer("max_attempts").notNull().default(8),
+    timeoutMs: integer("timeout_ms").notNull().default(10_000),
+    maxInFlight: integer("max_in_flight").notNull().default(32),
+    headers: jsonb("headers").$type<Record<string, string>>().notNull().default({}),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      "subscribers_webhook_has_url_and_secret",
+      sql`${t.kind} <> 'webhook' OR (${t.url} IS NOT NULL AND ${t.secret} IS NOT NULL)`,
+    ),
+  ],
+);
 
 export const processedEvents = pgTable(
   "processed_events",
@@ -72,7 +91,7 @@ export const deadLetters = pgTable(
     streamMessageId: varchar("stream_message_id", { length: 50 }).notNull(),
     eventId: varchar("event_id", { length: 64 }),
     reason: text("reason", {
-      enum: ["permanent_status", "gone", "max_attempts_exceeded", "ssrf_blocked", "trimmed"],
+      enum: ["permanent_status", "gone", "max_attempts_exceeded", "ssrf_blocked", "trimmed", "permanent_error"],
     }).notNull(),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
@@ -81,8 +100,19 @@ export const deadLetters = pgTable(
     event: text("event"),
     failedAt: timestamp("failed_at", { withTimezone: true }).notNull().defaultNow(),
     resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+    /**
+     * Set by redeliver for an internal consumer: only the application running it can call its
+     * handler, so it picks the request up from here (consumer/redeliveries.ts).
+     */
+    redeliverRequestedAt: timestamp("redeliver_requested_at", { withTimezone: true }),
   },
-  (t) => [unique("dead_letters_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId)],
+  (t) => [
+    unique("dead_letters_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId),
+    // The internal consumers poll for redeliver requests every second: only open requests are indexed.
+    index("dead_letters_redeliver_requested_idx")
+      .on(t.subscriberName)
+      .where(sql`${t.redeliverRequestedAt} IS NOT NULL`),
+  ],
 );
 
 /**

@@ -10,6 +10,10 @@ export type { PreviousSecret };
 
 export type SubscriberRow = typeof subscribers.$inferSelect;
 export type NewSubscriberRow = typeof subscribers.$inferInsert;
+/** A webhook's row: the check constraint `subscribers_webhook_has_url_and_secret` guarantees both. */
+export type WebhookRow = SubscriberRow & { kind: "webhook"; url: string; secret: string };
+
+const isWebhook = (row: SubscriberRow): row is WebhookRow => row.kind === "webhook";
 
 /** Inserts a row; returns null when the name is taken. */
 export async function insertSubscriber(db: Executor, row: NewSubscriberRow): Promise<SubscriberRow | null> {
@@ -24,6 +28,44 @@ export async function insertSubscriber(db: Executor, row: NewSubscriberRow): Pro
 /** All rows, by name. */
 export async function listSubscriberRows(db: Executor): Promise<SubscriberRow[]> {
   return db.select().from(subscribers).orderBy(subscribers.name);
+}
+
+/** The webhook rows only, by name: what the dispatchers deliver to. */
+export async function listWebhookRows(db: Executor): Promise<WebhookRow[]> {
+  const rows = await db.select().from(subscribers).where(eq(subscribers.kind, "webhook")).orderBy(subscribers.name);
+  return rows.filter(isWebhook);
+}
+
+/** One webhook row, or null (also for an internal consumer of that name). */
+export async function getWebhookRow(db: Executor, name: string): Promise<WebhookRow | null> {
+  const row = await getSubscriberRow(db, name);
+  return row !== null && isWebhook(row) ? row : null;
+}
+
+/**
+ * Registers an internal consumer, or updates the event types of the one already registered:
+ * `created` when this call inserted the row (the caller then creates the group, in the same
+ * transaction), `updated` when it existed, `taken` when a webhook has the name. Concurrent
+ * calls from several processes serialize on the row, so exactly one of them sees `created`.
+ */
+export async function registerInternalRow(
+  db: Executor,
+  name: string,
+  eventTypes: string[],
+  description: string | null,
+): Promise<"created" | "updated" | "taken"> {
+  const [row] = await db
+    .insert(subscribers)
+    .values({ name, kind: "internal", eventTypes, description })
+    .onConflictDoUpdate({
+      target: subscribers.name,
+      set: { eventTypes, description, updatedAt: new Date() },
+      setWhere: eq(subscribers.kind, "internal"),
+    })
+    // xmax is 0 only on a row version this statement inserted.
+    .returning({ inserted: sql<boolean>`(xmax = 0)` });
+  if (row === undefined) return "taken";
+  return row.inserted ? "created" : "updated";
 }
 
 /** One row, or null. */
@@ -61,7 +103,7 @@ export async function disableSubscriber(db: Executor, name: string): Promise<voi
 }
 
 /**
- * Whether a vanished consumer group should be recreated. DELETE destroys the group inside the
+ * Whether a vanished consumer group should be recreated (for either kind). DELETE destroys the group inside the
  * transaction that deletes the row; FOR SHARE waits for that transaction, so a group destroyed
  * by a deletion is never brought back by a consumer that saw NOGROUP before the commit.
  */

@@ -7,15 +7,16 @@
  */
 import type { Redis } from "ioredis";
 import type { Db } from "../db/client.js";
-import { findDeadLetter, recordRedelivery } from "../db/dead-letters.js";
+import { findDeadLetter, recordRedelivery, requestRedelivery } from "../db/dead-letters.js";
+import { getSubscriberRow } from "../db/subscribers.js";
 import { errors } from "../errors.js";
-import { readEntry } from "../stream/entries.js";
+import { storedEvent } from "../stream/entries.js";
 import { loadSubscriber } from "./subscriber-config.js";
 import type { WebhookClient } from "./webhook-client.js";
 
 export interface RedeliverResult {
   stream_message_id: string;
-  outcome: "delivered" | "failed";
+  outcome: "delivered" | "failed" | "queued";
   attempt: number;
   status_code: number | null;
   error: string | null;
@@ -29,23 +30,32 @@ export interface RedeliverContext {
   client: WebhookClient;
 }
 
-/** Makes the attempt; throws NotFound for an unknown subscriber or dead letter. */
+/**
+ * Makes the attempt; throws NotFound for an unknown subscriber or dead letter. For an internal
+ * consumer only its application can call the handler: the request is queued on the dead letter
+ * and a running instance of that consumer picks it up (consumer/redeliveries.ts).
+ */
 export async function redeliver(
   ctx: RedeliverContext,
   name: string,
   streamMessageId: string,
 ): Promise<RedeliverResult> {
-  const sub = await loadSubscriber(ctx.db, name, ctx.secretKey);
-  if (!sub) throw new errors.NotFound(`no subscriber named ${name}`);
+  const row = await getSubscriberRow(ctx.db, name);
+  if (!row) throw new errors.NotFound(`no subscriber named ${name}`);
   const letter = await findDeadLetter(ctx.db, name, streamMessageId);
   if (!letter) throw new errors.NotFound(`subscriber ${name} has no dead letter for ${streamMessageId}`);
-  // A `trimmed` dead letter kept no event; the entry may still be readable if it was trimmed only from this PEL.
-  const json = letter.event ?? (await readEntry(ctx.redis, ctx.stream, streamMessageId))?.json;
-  if (json === undefined) {
+  const json = await storedEvent(ctx.redis, ctx.stream, letter);
+  if (json === null) {
     throw new errors.Conflict(`the event of ${streamMessageId} is no longer stored; there is nothing to redeliver`);
   }
-  const event = JSON.parse(json) as { id?: string; type?: string };
   const attempt = letter.attempts + 1;
+  if (row.kind === "internal") {
+    await requestRedelivery(ctx.db, letter);
+    return { stream_message_id: streamMessageId, outcome: "queued", attempt, status_code: null, error: null };
+  }
+  const sub = await loadSubscriber(ctx.db, name, ctx.secretKey);
+  if (!sub) throw new errors.NotFound(`no subscriber named ${name}`);
+  const event = JSON.parse(json) as { id?: string; type?: string };
   const result = await ctx.client.send({
     url: sub.url,
     subscriber: name,

@@ -3,7 +3,7 @@
  * opened only here, where they sign; rows handed to the API never carry them.
  */
 import type { Db, Executor } from "../db/client.js";
-import { getSubscriberRow, listSubscriberRows, type SubscriberRow } from "../db/subscribers.js";
+import { getWebhookRow, listWebhookRows, type WebhookRow } from "../db/subscribers.js";
 import { openSecret } from "./secrets.js";
 
 /** What the dispatcher needs to deliver to one subscriber. */
@@ -31,14 +31,14 @@ export interface UnreadableSubscriber {
  * expiry, most recently rotated out first. Throws when any of them cannot be opened: signing
  * with fewer secrets than the receiver may hold would fail deliveries silently.
  */
-export function signingSecrets(row: SubscriberRow, secretKey: string | null, now = new Date()): string[] {
+export function signingSecrets(row: WebhookRow, secretKey: string | null, now = new Date()): string[] {
   const previous = row.previousSecrets
     .filter((p) => Date.parse(p.expires_at) > now.getTime())
     .sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
   return [row.secret, ...previous.map((p) => p.secret)].map((s) => openSecret(s, secretKey, row.name));
 }
 
-function toConfig(row: SubscriberRow, secretKey: string | null, now: Date): SubscriberConfig {
+function toConfig(row: WebhookRow, secretKey: string | null, now: Date): SubscriberConfig {
   return {
     name: row.name,
     url: row.url,
@@ -53,7 +53,8 @@ function toConfig(row: SubscriberRow, secretKey: string | null, now: Date): Subs
 }
 
 /**
- * Every subscriber (enabled or not) with opened signing secrets. A row whose secrets cannot be
+ * Every webhook subscriber (enabled or not) with opened signing secrets; internal consumers run
+ * in their applications, never here. A row whose secrets cannot be
  * opened (wrong BRAIN_SECRET_KEY, a value copied from another row, tampering) is left out and
  * reported to `onUnreadable`: it pauses that subscriber only, instead of every one.
  */
@@ -65,7 +66,7 @@ export async function loadSubscribers(
   const now = new Date();
   const loaded: SubscriberConfig[] = [];
   const unreadable: UnreadableSubscriber[] = [];
-  for (const row of await listSubscriberRows(db)) {
+  for (const row of await listWebhookRows(db)) {
     try {
       loaded.push(toConfig(row, secretKey, now));
     } catch (err) {
@@ -76,12 +77,15 @@ export async function loadSubscribers(
   return loaded;
 }
 
-/** One subscriber with opened signing secrets, or null; throws when its secrets cannot be opened. */
+/**
+ * One webhook subscriber with opened signing secrets, or null (also for an internal consumer);
+ * throws when its secrets cannot be opened.
+ */
 export async function loadSubscriber(
   db: Executor,
   name: string,
   secretKey: string | null,
 ): Promise<SubscriberConfig | null> {
-  const row = await getSubscriberRow(db, name);
+  const row = await getWebhookRow(db, name);
   return row === null ? null : toConfig(row, secretKey, new Date());
 }

@@ -28,11 +28,13 @@ export interface WebhookDeps {
 
 /** Maps one attempt's result onto the consumer's outcome: return = delivered, throw = retry or dead letter. */
 export function throwUnlessSuccess(result: AttemptResult): void {
-  const cause = { cause: result };
+  const { statusCode } = result;
   if (result.kind === "transient") {
-    throw new TransientError(result.error, result.statusCode, result.retryAfterMs, cause);
+    throw new TransientError(result.error, { statusCode, retryAfterMs: result.retryAfterMs, cause: result });
   }
-  if (result.kind === "permanent") throw new PermanentError(result.error, result.reason, result.statusCode, cause);
+  if (result.kind === "permanent") {
+    throw new PermanentError(result.error, { reason: result.reason, statusCode, cause: result });
+  }
 }
 
 /** The handler delivering to the subscriber `current()` describes (read afresh for every attempt). */

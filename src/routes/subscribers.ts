@@ -121,10 +121,11 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Changes the given fields; the URL rules of create apply. Every gateway process picks the change up " +
           "within 5 s. " +
-          "`enabled: false` pauses delivery: entries wait in the group until it is enabled again.",
+          "`enabled: false` pauses delivery: entries wait in the group until it is enabled again. An internal " +
+          "consumer is configured by the code that runs it: 409.",
         params: Params,
         body: ref(UpdateSubscriber),
-        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 414, 503) },
+        response: { 200: ref(Subscriber), ...errorResponses(400, 401, 403, 404, 409, 414, 503) },
       },
     },
     async (request) => updateSubscriber(ctx(), request.params.name, request.body),
@@ -163,7 +164,8 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Generates a new secret. For the next 24 h each delivery also carries a signature with the old secret, so " +
           "receivers can switch without missing one. A secret rotated out earlier keeps signing until its own 24 h " +
-          "end. While 10 rotated-out secrets still sign, a rotation is refused (409): end their overlap first.",
+          "end. While 10 rotated-out secrets still sign, a rotation is refused (409): end their overlap first. An " +
+          "internal consumer has no secret (409).",
         params: Params,
         response: { 200: ref(RotatedSecret), ...errorResponses(400, 401, 403, 404, 409, 414, 503) },
       },
@@ -182,11 +184,11 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "End the overlap of rotated-out secrets",
         description:
           "Rotated-out secrets stop signing at once, before their 24 h end: from now on only the current secret " +
-          "signs. For when an old secret leaked, or every receiver already switched.",
+          "signs. For when an old secret leaked, or every receiver already switched. 409 for an internal consumer.",
         params: Params,
         response: {
           204: Type.Null({ description: "only the current secret signs" }),
-          ...errorResponses(400, 401, 403, 404, 414, 503),
+          ...errorResponses(400, 401, 403, 404, 409, 414, 503),
         },
       },
     },

@@ -7,13 +7,19 @@ export const SubscriberName = Type.String({
   examples: ["billing-webhook"],
 });
 
-const EventTypes = Type.Array(
-  Type.String({
-    pattern: "^(\\*|[A-Za-z][A-Za-z0-9_.:-]{0,127})$",
-    description: "an exact event type, or `*` for every type",
-  }),
-  { minItems: 1, maxItems: 100, uniqueItems: true, examples: [["mission.created", "mission.completed"]] },
-);
+/** One entry of a subscriber's `event_types` (schemas/type-patterns.ts says what it matches). */
+export const EventTypePattern = Type.String({
+  pattern: "^(\\*|[A-Za-z][A-Za-z0-9_.:-]{0,127}|[A-Za-z][A-Za-z0-9_.:-]{0,125}[.:]\\*)$",
+  description:
+    "an exact event type, a prefix pattern ending in `.*` or `:*` (`mission.*` matches `mission.created`), or " +
+    "`*` for every type; the most specific entry wins",
+});
+const EventTypes = Type.Array(EventTypePattern, {
+  minItems: 1,
+  maxItems: 100,
+  uniqueItems: true,
+  examples: [["mission.*", "billing.invoice.paid"]],
+});
 // Postgres text cannot hold NUL: refused here as a 400, instead of failing the write with a 500.
 const Url = Type.String({
   minLength: 1,
@@ -118,7 +124,12 @@ export const SubscriberStats = Type.Object(
 
 const subscriberFields = {
   name: SubscriberName,
-  url: Type.String(),
+  kind: Type.Union([Type.Literal("webhook"), Type.Literal("internal")], {
+    description:
+      "`webhook`: delivered by the gateway over HTTP; `internal`: an in-process consumer (createEventConsumer) whose " +
+      "handlers run in an application",
+  }),
+  url: Type.Union([Type.String(), Type.Null()], { description: "null for an internal consumer" }),
   event_types: Type.Array(Type.String()),
   description: Type.Union([Type.String(), Type.Null()]),
   enabled: Type.Boolean(),
@@ -139,7 +150,7 @@ const subscriberFields = {
 
 export const Subscriber = Type.Object(subscriberFields, {
   $id: "Subscriber",
-  description: "A webhook subscriber; never shows its secret.",
+  description: "A consumer of the stream: a webhook subscriber or an internal consumer; never shows a secret.",
 });
 export type Subscriber = Static<typeof Subscriber>;
 
@@ -187,13 +198,17 @@ export const DeadLetter = Type.Object(
   {
     stream_message_id: StreamId,
     event_id: Type.Union([Type.String(), Type.Null()]),
-    reason: Type.Union([
-      Type.Literal("permanent_status"),
-      Type.Literal("gone"),
-      Type.Literal("max_attempts_exceeded"),
-      Type.Literal("ssrf_blocked"),
-      Type.Literal("trimmed"),
-    ]),
+    reason: Type.Union(
+      [
+        Type.Literal("permanent_status"),
+        Type.Literal("gone"),
+        Type.Literal("max_attempts_exceeded"),
+        Type.Literal("ssrf_blocked"),
+        Type.Literal("trimmed"),
+        Type.Literal("permanent_error"),
+      ],
+      { description: "`permanent_error`: an internal consumer's handler threw PermanentError" },
+    ),
     last_status_code: Type.Union([Type.Integer(), Type.Null()]),
     last_error: Type.Union([Type.String(), Type.Null()]),
     attempts: Type.Integer(),
@@ -211,12 +226,16 @@ export const DeadLetter = Type.Object(
 export const RedeliverResult = Type.Object(
   {
     stream_message_id: StreamId,
-    outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed")], {
+    outcome: Type.Union([Type.Literal("delivered"), Type.Literal("failed"), Type.Literal("queued")], {
       description:
         "`delivered` on a 2xx (dead letter resolved, dedup row `delivered`); `failed` otherwise (dead letter stays " +
-        "open)",
+        "open); `queued` for an internal consumer: a running instance of it re-runs its handler within about a " +
+        "second, and the dead letter shows the result",
     }),
-    attempt: Type.Integer({ minimum: 1, description: "the x-brain-attempt sent: the dead letter's attempts + 1" }),
+    attempt: Type.Integer({
+      minimum: 1,
+      description: "the x-brain-attempt sent (or the attempt number queued): the dead letter's attempts + 1",
+    }),
     status_code: Type.Union([Type.Integer(), Type.Null()], {
       description: "the webhook's HTTP status; null when no answer came",
     }),

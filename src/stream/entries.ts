@@ -98,6 +98,18 @@ export async function readEntry(redis: Redis, stream: string, id: string): Promi
   return decodeEntry(id, entry?.[1] ?? null);
 }
 
+/**
+ * The envelope JSON a dead letter stands for: the copy it kept, else the entry if the stream still
+ * holds it (a `trimmed` dead letter kept none: it may have been cut only from that group's view).
+ */
+export async function storedEvent(
+  redis: Redis,
+  stream: string,
+  letter: { event: string | null; streamMessageId: string },
+): Promise<string | null> {
+  return letter.event ?? (await readEntry(redis, stream, letter.streamMessageId))?.json ?? null;
+}
+
 /** Entries in the stream (XLEN); 0 when it does not exist. */
 export async function streamLength(redis: Redis, stream: string): Promise<number> {
   return redis.xlen(stream);

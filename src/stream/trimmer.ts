@@ -25,6 +25,7 @@ import type { Redis } from "ioredis";
 import type { Db } from "../db/client.js";
 import { recordTrimmed, type TrimmedEntry } from "../db/dead-letters.js";
 import { eventTypesOf } from "../db/subscribers.js";
+import { TypeMatcher } from "../schemas/type-patterns.js";
 import type { Metrics } from "../metrics.js";
 import { decodeEntry, rangeAfter, streamLength, type RawRange } from "./entries.js";
 import { groupInfos, oldestPending, type GroupInfo } from "./groups.js";
@@ -145,9 +146,10 @@ export class Trimmer {
         );
         continue;
       }
+      const wants = new TypeMatcher(types.map((t) => [t, true] as const));
       const letters = unread.flatMap(([id, fields]): TrimmedEntry[] => {
         const decoded = decodeEntry(id, fields);
-        if (decoded && !types.includes("*") && !types.includes(decoded.event.type)) return [];
+        if (decoded && wants.match(decoded.event.type) === undefined) return [];
         return [{ id, eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
       });
       if (letters.length === 0) continue;

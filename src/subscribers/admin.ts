@@ -67,6 +67,18 @@ const MAX_PREVIOUS_SECRETS = 10;
 
 const notFound = (name: string) => new errors.NotFound(`no subscriber named ${name}`);
 
+/**
+ * 404 for an unknown name, 409 for an internal consumer: its types and limits are set by the code
+ * that runs it (createEventConsumer), and it has no URL, headers or secret to change.
+ */
+async function webhookOnly(ctx: AdminContext, name: string): Promise<void> {
+  const row = await store.getSubscriberRow(ctx.db, name);
+  if (!row) throw notFound(name);
+  if (row.kind !== "webhook") {
+    throw new errors.Conflict(`${name} is an internal consumer: it is configured by the code that runs it`);
+  }
+}
+
 function view(
   row: store.SubscriberRow,
   group: GroupInfo | undefined | null,
@@ -80,6 +92,7 @@ function view(
     .map((at) => new Date(at).toISOString());
   return {
     name: row.name,
+    kind: row.kind,
     url: row.url,
     event_types: row.eventTypes,
     description: row.description,
@@ -172,6 +185,7 @@ export async function updateSubscriber(ctx: AdminContext, name: string, patch: U
   checkHeaders(patch.headers);
   checkTimeout(patch.timeout_ms, ctx.config.claimIdleMs);
   await checkUrl(patch.url, ctx.config.webhookAllowPrivate);
+  await webhookOnly(ctx, name);
   const row = await sensitiveWrite("changing a subscriber", () =>
     store.updateSubscriberRow(ctx.db, name, {
       url: patch.url,
@@ -211,6 +225,7 @@ export async function rotateSecret(
   name: string,
   now = new Date(),
 ): Promise<{ secret: string; previous_secret_expires_at: string }> {
+  await webhookOnly(ctx, name);
   const secret = generateSecret();
   const expiresAt = new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS);
   const sealed = sealSecret(secret, ctx.config.secretKey, name);
@@ -230,6 +245,7 @@ export async function rotateSecret(
 
 /** Ends the overlap early: from now on only the current secret signs. 404 when unknown. */
 export async function endSecretOverlap(ctx: AdminContext, name: string): Promise<void> {
+  await webhookOnly(ctx, name);
   if (!(await sensitiveWrite("ending a secret overlap", () => store.clearPreviousSecrets(ctx.db, name))))
     throw notFound(name);
   await notify(ctx, name);
