@@ -8,6 +8,7 @@ export type {
   CatalogHandlers,
   ConsumedEvent,
   ConsumerHandlers,
+  ConsumerSettings,
   EventConsumer,
   EventConsumerOptions,
   Handler,

@@ -78,7 +78,9 @@ function checkedHandlers(handlers: ConsumerHandlers, catalog: EventSchemas | und
  * BRAIN_CLAIM_IDLE_MS, LOG_LEVEL). ADR-001: in `required` mode start() rejects when Redis or
  * Postgres cannot be reached; in `degraded` mode it resolves at once, logs, and keeps trying.
  */
-export function createEventConsumer<C extends EventSchemas>(options: EventConsumerOptions<C>): EventConsumer {
+export function createEventConsumer<C extends EventSchemas>(options: EventConsumerOptions<C>): EventConsumer;
+export function createEventConsumer(options: EventConsumerOptions): EventConsumer;
+export function createEventConsumer(options: EventConsumerOptions<EventSchemas> | EventConsumerOptions): EventConsumer {
   const { name, handlers, catalog } = options;
   const types = checkOptions(name, handlers as ConsumerHandlers);
   const wrapped = checkedHandlers(handlers as ConsumerHandlers, catalog);

@@ -28,12 +28,10 @@ export type CatalogHandlers<C extends EventSchemas> = {
   [K in EventType<C>]?: Handler<ReceivedEvent<K, EventPayload<C, K>>>;
 } & { [pattern: `${string}*`]: Handler<ReceivedEvent<EventType<C>, unknown>> | undefined };
 
-export interface EventConsumerOptions<C extends EventSchemas = EventSchemas> {
+/** What every consumer is configured with, catalog or not. */
+export interface ConsumerSettings {
   /** The consumer's name: its consumer group and the dedup key's subscriber_name (`^[a-z0-9][a-z0-9_-]{0,62}$`). */
   name: string;
-  handlers: EventSchemas extends C ? ConsumerHandlers : CatalogHandlers<C>;
-  /** Types the handlers; a payload of a catalog type that does not match its schema is a permanent error. */
-  catalog?: C;
   /** Default REDIS_URL. */
   redisUrl?: string;
   /** Default DATABASE_URL. */
@@ -54,6 +52,15 @@ export interface EventConsumerOptions<C extends EventSchemas = EventSchemas> {
   /** Where the defaults are read from (default process.env). */
   env?: Record<string, string | undefined>;
 }
+
+/**
+ * With a catalog the handlers are typed by it, and a payload of a catalog type that does not match
+ * its schema is a permanent error; without one they take any event.
+ */
+export type EventConsumerOptions<C extends EventSchemas | undefined = undefined> = ConsumerSettings &
+  (C extends EventSchemas
+    ? { catalog: C; handlers: CatalogHandlers<C> }
+    : { catalog?: undefined; handlers: ConsumerHandlers });
 
 /** An in-process consumer; nothing connects before start(). */
 export interface EventConsumer {
