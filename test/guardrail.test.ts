@@ -23,13 +23,14 @@ async function violations(t: Test, fixture: string, asPath: string): Promise<str
 
 const lines = (rule: string, ...numbers: number[]) => numbers.map((n) => `${n}:${rule}`);
 
-t.test("an xadd call outside the publisher fails lint, in src, test and bench", async (t) => {
+t.test("an xadd call outside the publisher fails lint, in src, test, bench and examples", async (t) => {
   const paths = [
     "src/routes/rogue.ts",
     "src/delivery/rogue.ts",
     "src/stream/scripts.ts",
     "test/rogue.test.ts",
     "bench/rogue.ts",
+    "examples/mission-control/rogue.ts",
   ];
   for (const path of paths) {
     t.same(await violations(t, "xadd-method.ts.txt", path), ["2:no-restricted-properties"], path);
@@ -54,7 +55,14 @@ t.test("the publisher is the one module allowed to XADD", async (t) => {
 
 t.test("a legacy flag name fails lint anywhere but the config module that rejects it", async (t) => {
   const expected = ["1:no-restricted-syntax", "2:no-restricted-syntax", "2:no-restricted-syntax"];
-  for (const path of ["src/app.ts", "src/plugins/redis.ts", "test/rogue.test.ts", "src/stream/publisher.ts"]) {
+  const paths = [
+    "src/app.ts",
+    "src/plugins/redis.ts",
+    "test/rogue.test.ts",
+    "src/stream/publisher.ts",
+    "examples/mission-control/rogue.ts",
+  ];
+  for (const path of paths) {
     t.same(await violations(t, "legacy-flag.ts.txt", path), expected, path);
   }
   t.same(await violations(t, "legacy-flag.ts.txt", "src/config.ts"), [], "config.ts lists them to reject them");
