@@ -6,7 +6,7 @@
 import createError from "@fastify/error";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
-import type { ErrorBody } from "./schemas/common.js";
+import { MAX_PATH_PARAM_LENGTH, type ErrorBody } from "./schemas/common.js";
 import { SUPPORTED_SCHEMA_VERSIONS } from "./schemas/envelope.js";
 
 export interface ErrorDetail {
@@ -33,6 +33,8 @@ export const errors = {
   UnsupportedSchemaVersion: createError("UNSUPPORTED_SCHEMA_VERSION", "%s", 400),
   PayloadTooDeep: createError("PAYLOAD_TOO_DEEP", "%s", 400),
   BatchTooLarge: createError("BATCH_TOO_LARGE", "a batch holds at most %s events", 400),
+  PayloadSchemaMismatch: createError("PAYLOAD_SCHEMA_MISMATCH", "%s", 400),
+  UnknownEventType: createError("UNKNOWN_EVENT_TYPE", "%s", 400),
   DuplicateEventId: createError("DUPLICATE_EVENT_ID", "%s", 400),
   UrlNotAllowed: createError("URL_NOT_ALLOWED", "%s", 400),
   RequestTimeout: createError("REQUEST_TIMEOUT", "%s", 408),
@@ -211,7 +213,7 @@ export function toApiError(error: FastifyError & DetailedError, request: Fastify
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return errorBody(new errors.InvalidJson(error.message));
     case "FST_ERR_MAX_PARAM_LENGTH":
-      return errorBody(new errors.UriTooLong("a path parameter is longer than 100 characters"));
+      return errorBody(new errors.UriTooLong(`a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters`));
   }
   const status = error.statusCode ?? 500;
   if (status >= 500 && status !== 503) return errorBody(new errors.Internal());
