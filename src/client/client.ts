@@ -8,7 +8,7 @@
  * the last 24 h with the original result instead of appending it again (docs/CONTRACT.md §3).
  */
 import { v7 as uuidv7 } from "uuid";
-import type { BrainEvent, CatalogEvent, EventSchemas } from "../catalog/types.js";
+import type { EventSchemas, PublishableEvent } from "../catalog/types.js";
 import { apiErrorOf, BrainApiError } from "./api-error.js";
 import { RETRY_STATUS, retryAfterMs, retryDelay, retryPolicy, type RetryOptions, type RetryPolicy } from "./retry.js";
 
@@ -37,10 +37,7 @@ export interface PublishResult {
   replayed: boolean;
 }
 
-/** What `publish` accepts: any envelope, or with a catalog only the catalog's types with their payloads. */
-export type PublishableEvent<C extends EventSchemas | undefined> = [C] extends [EventSchemas]
-  ? CatalogEvent<C>
-  : BrainEvent;
+export type { PublishableEvent };
 
 type Answer = { ok: true; headers: Headers; body: unknown } | { ok: false; error: BrainApiError; waitMs?: number };
 

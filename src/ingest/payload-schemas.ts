@@ -13,10 +13,9 @@ import type { Options, ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { errors, withDetails, type ErrorDetail } from "../errors.js";
+import { JSON_SCHEMA_2020_12 } from "../schemas/json-schema.js";
 import type { Problems } from "../schemas/validators.js";
 
-/** The dialect accepted in `$schema` (with or without the empty fragment). */
-export const JSON_SCHEMA_2020_12 = "https://json-schema.org/draft/2020-12/schema";
 /** A schema's size as JSON at most: it is compiled to code and held by every process. */
 export const MAX_SCHEMA_BYTES = 64 * 1024;
 /** Nesting of a schema at most, in JSON levels: room for a payload's 64 levels, and no deep recursion in Ajv. */
