@@ -19,7 +19,7 @@ import {
   type ErrorDetail,
 } from "../errors.js";
 import type { EventEnvelope } from "../schemas/envelope.js";
-import { countValues, FULL_CHECK_MAX_VALUES } from "../schemas/validators.js";
+import { countValues, FULL_CHECK_MAX_VALUES, type Problems } from "../schemas/validators.js";
 import type { PayloadSchema } from "./payload-schemas.js";
 import type { EventTypeRegistry } from "./registry.js";
 
@@ -29,6 +29,15 @@ export interface TypeRules {
   requireRegistered: boolean;
   /** An in-process publisher's catalog: its types only, each payload matching its schema too. */
   catalog?: ReadonlyMap<string, PayloadSchema>;
+}
+
+/**
+ * The problems without those of the branches of a failed anyOf/oneOf: a payload that matches none
+ * of four alternatives is one problem at its path ("must match a schema in anyOf"), not five.
+ */
+function withoutBranches(problems: Problems): Problems {
+  const failed = problems.filter((p) => p.keyword === "anyOf" || p.keyword === "oneOf").map((p) => `${p.schemaPath}/`);
+  return failed.length === 0 ? problems : problems.filter((p) => !failed.some((f) => p.schemaPath.startsWith(f)));
 }
 
 /** Collects the problems of one request, spending the full-check budget as it goes. */
@@ -45,13 +54,14 @@ class Findings {
     if (schema.check(payload)) return true;
     if (this.mismatches.length === 0) this.firstType = type;
     const size = countValues(payload, this.#budget);
-    let problems = schema.check.errors ?? [];
+    let problems: Problems = schema.check.errors ?? [];
     if (size <= this.#budget) {
       this.#budget -= size;
       problems = schema.allProblems(payload);
     } else {
       this.partial = true;
     }
+    problems = withoutBranches(problems);
     this.mismatches.push(...problemDetails(problems, `${at}/payload`));
     this.omitted += Math.max(0, problems.length - MAX_DETAILS);
     return false;
