@@ -129,6 +129,9 @@ t.test("the body is strict: unknown keys, a missing schema or a wrong type are 4
     t.equal(res.statusCode, 400, JSON.stringify(body).slice(0, 80));
     t.equal(res.json().code, "INVALID_REQUEST");
   }
+  const headers = { ...admin, "content-type": "text/plain" };
+  const text = await app.inject({ method: "PUT", url: "/v1/event-types/strict.body", headers, payload: "{}" });
+  t.equal(text.statusCode, 415, "JSON only");
 });
 
 t.test(
@@ -175,6 +178,20 @@ t.test("size bounds: a schema over 64 KiB is 400; the 1,001st type is 409", asyn
   const tooDeep = await put("too.deep", { description: "", schema: deep });
   t.equal(tooDeep.statusCode, 400);
   t.match(tooDeep.json().message, /nests deeper than 128 levels/);
+
+  // Hostile bodies near and over the 1 MiB limit: 60,000 keys, a 1 MiB string, 100,000 keys.
+  for (const [schema, status] of [
+    [Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, i])), 400],
+    [{ description: "x".repeat(1024 * 1024 - 100) }, 400],
+    [Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])), 413],
+  ] as const) {
+    const started = process.cpuUsage();
+    const hostile = await put("too.big", { description: "", schema });
+    const cpu = process.cpuUsage(started);
+    t.equal(hostile.statusCode, status, hostile.json().code);
+    t.ok(hostile.body.length < 4096, `a small answer (${hostile.body.length} bytes)`);
+    t.ok((cpu.user + cpu.system) / 1000 < 1000, "refused in well under a second of CPU");
+  }
 
   const registered = (await list()).length;
   const key = `${config.stream}:event-types`;

@@ -46,7 +46,7 @@ const eventTypeRoutes: FastifyPluginAsyncTypebox = async (app) => {
           201: withHeaders(ref(EventTypeInfo), {
             location: { type: "string", description: "the new event type's URL" },
           }),
-          ...errorResponses(400, 401, 403, 409, 414, 503),
+          ...errorResponses(400, 401, 403, 409, 413, 414, 415, 503),
         },
       },
     },
