@@ -13,7 +13,8 @@
  * - the client and the catalog (src/client, src/catalog: `brain-event-gateway/client` and
  *   `/catalog`) run inside other applications: beside the entry at the top, importing only
  *   node: built-ins, typebox, uuid and src/schemas, and imported by no layer of the server but the
- *   package entry (src/index.ts, src/embedded), which types consumers' handlers by a catalog.
+ *   package entry (src/index.ts, src/embedded), except for types from src/catalog/types.ts (the
+ *   in-process publisher is typed by a catalog, and a type import leaves nothing at run time).
  */
 import js from "@eslint/js";
 import globals from "globals";
@@ -48,7 +49,12 @@ const BASELINE = "bench/baseline-ingest.js";
 
 /** Layers from the top; a file may import its own layer and those below it. */
 const LAYERS = [
-  { name: "sdk", files: ["src/client/**", "src/catalog/**"], imports: ["(^|/)(client|catalog)/"] },
+  {
+    name: "sdk",
+    files: ["src/client/**", "src/catalog/**"],
+    imports: ["(^|/)client/", "(^|/)catalog/(?!types\\.js$)"],
+    typeImports: ["(^|/)catalog/types\\.js$"],
+  },
   // The package's main entry (`brain-event-gateway`): in-process consumers, run inside applications.
   {
     name: "package",
@@ -92,12 +98,18 @@ function importRules(index, { sql = true, redis = true } = {}) {
   const layer = LAYERS[index];
   // The package's main entry types its consumers' handlers by a catalog: only it may reach the sdk.
   const forbidden = LAYERS.slice(0, index).filter((upper) => !(layer.name === "package" && upper.name === "sdk"));
-  const above = forbidden.flatMap((upper) =>
-    upper.imports.map((regex) => ({
-      regex,
-      message: `${layer.name} must not import ${upper.name}: layers import downward only (docs/ARCHITECTURE.md §1).`,
-    })),
-  );
+  const above = forbidden.flatMap((upper) => {
+    const why = "layers import downward only (docs/ARCHITECTURE.md §1)";
+    const message = `${layer.name} must not import ${upper.name}: ${why}.`;
+    return [
+      ...upper.imports.map((regex) => ({ regex, message })),
+      ...(upper.typeImports ?? []).map((regex) => ({
+        regex,
+        message: `${message} Types only.`,
+        allowTypeImports: true,
+      })),
+    ];
+  });
   return {
     "@typescript-eslint/no-restricted-imports": [
       "error",

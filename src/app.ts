@@ -13,6 +13,7 @@ import { installServerHooks, loggerOptions, serverOptions } from "./plugins/http
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
+import eventTypesPlugin from "./plugins/event-types.js";
 import ingestMetricsPlugin from "./plugins/ingest-metrics.js";
 import loadSheddingPlugin from "./plugins/load-shedding.js";
 import redisPlugin from "./plugins/redis.js";
@@ -20,11 +21,12 @@ import trimmerPlugin from "./plugins/trimmer.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
 import deliveryRoutes from "./routes/deliveries.js";
+import eventTypeRoutes from "./routes/event-types.js";
 import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
 import metricsRoutes from "./routes/metrics.js";
 import subscriberRoutes from "./routes/subscribers.js";
-import { ErrorBody, Liveness, Readiness } from "./schemas/common.js";
+import { ErrorBody, Liveness, MAX_PATH_PARAM_LENGTH, Readiness } from "./schemas/common.js";
 import {
   Accepted,
   BatchAccepted,
@@ -34,6 +36,7 @@ import {
   EventPage,
   StoredEvent,
 } from "./schemas/envelope.js";
+import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { checkDurability } from "./stream/durability.js";
@@ -59,6 +62,7 @@ const components = (config: Config) => [
   BatchAccepted,
   StoredEvent,
   EventPage,
+  ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
   Liveness,
@@ -77,6 +81,7 @@ export function createFastify(config: Config, logger: boolean | object = { level
     onProtoPoisoning: "ignore",
     onConstructorPoisoning: "ignore",
     frameworkErrors,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // The response serializer tells union branches apart with its own Ajv: it need not check this format.
     serializerOpts: { ajv: { formats: { "stream-id": true } } },
     // The message is rebuilt from the first problems (errors.ts); joining all of them is wasted work.
@@ -103,6 +108,7 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
     async (v1) => {
       v1.addHook("onRequest", authHook(app.config.tokens));
       await v1.register(eventRoutes);
+      await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
     },
@@ -118,6 +124,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
   try {
     await app.register(redisPlugin, { config });
     await checkDurability(app.redis, app.log, config.mode);
+    await app.register(eventTypesPlugin);
     await app.register(dbPlugin, { config });
     await app.register(webhookClientPlugin);
     await registerHttp(app);

@@ -6,7 +6,7 @@
  * fatal when set. One schema holds each key with the variable it reads, its range and its default,
  * so the type, the checks and the defaults cannot drift apart.
  */
-import { Type, type StaticDecode, type TSchema } from "typebox";
+import { Type, type StaticDecode, type TObject, type TSchema } from "typebox";
 import type { TLocalizedValidationError } from "typebox/error";
 import { Value } from "typebox/value";
 import { DEFAULT_MAX_BATCH } from "./schemas/envelope.js";
@@ -118,6 +118,8 @@ const ConfigSchema = Type.Object({
   maxBodyBytes: Type.Integer({ env: "BRAIN_MAX_BODY_BYTES", minimum: 1024, default: 1024 * 1024 }),
   maxEnvelopeBytes: Type.Integer({ env: "BRAIN_MAX_ENVELOPE_BYTES", minimum: 256, default: 256 * 1024 }),
   maxBatch: Type.Integer({ env: "BRAIN_MAX_BATCH", minimum: 1, maximum: 100_000, default: DEFAULT_MAX_BATCH }),
+  // Off by default, so a gateway without a registry accepts what it always did (docs/CONTRACT.md §7).
+  requireRegisteredTypes: Type.Boolean({ env: "BRAIN_REQUIRE_REGISTERED_TYPES", default: false }),
   // A client that stalls its upload (or its headers) is cut off after this; it also bounds the headers.
   requestTimeoutMs: Type.Integer({ env: "BRAIN_REQUEST_TIMEOUT_MS", minimum: 100, default: 30_000 }),
   // Above the 60 s idle timeout of common load balancers, so the gateway never closes a connection the
@@ -157,7 +159,9 @@ interface Field extends TSchema {
   maximum?: number;
   invalid?: string;
 }
-const FIELDS = ConfigSchema.properties as Record<string, Field>;
+type Env = Record<string, string | undefined>;
+type Fields = Record<string, Field>;
+const FIELDS = ConfigSchema.properties as Fields;
 
 // Value.Convert alone would also take "1e3", " 12", "0x10" or "TRUE"; the environment must spell them plainly.
 const PLAIN: Record<string, { spelling: RegExp; why: string }> = {
@@ -166,9 +170,9 @@ const PLAIN: Record<string, { spelling: RegExp; why: string }> = {
 };
 
 /** Each key's variable, with numbers and booleans converted once their spelling is plain. */
-function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+function readEnv(env: Env, fields: Fields): Record<string, unknown> {
   const input: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(FIELDS)) {
+  for (const [key, field] of Object.entries(fields)) {
     const text = field.env === undefined ? undefined : env[field.env];
     if (text === undefined) continue;
     const plain = PLAIN[String(field.type)];
@@ -182,7 +186,7 @@ function readEnv(env: Record<string, string | undefined>): Record<string, unknow
 }
 
 /** The first schema violation as a ConfigError naming the variable and the reason. */
-function describe(error: TLocalizedValidationError, env: Record<string, string | undefined>): ConfigError {
+function describe(error: TLocalizedValidationError, env: Env): ConfigError {
   const key = error.instancePath.split("/")[1] ?? "";
   const field = FIELDS[key] ?? {};
   const name = field.env ?? key;
@@ -196,8 +200,8 @@ function describe(error: TLocalizedValidationError, env: Record<string, string |
   return new ConfigError(`${name}: invalid value ${JSON.stringify(text)} (${why})`);
 }
 
-/** The rules no single variable can state; every other check lives in ConfigSchema. */
-function checkRules(env: Record<string, string | undefined>, config: Config): void {
+/** A legacy flag counts as set whatever its value, even empty. */
+function rejectLegacyFlags(env: Env): void {
   const legacy = LEGACY_FLAGS.find((flag) => flag in env);
   if (legacy !== undefined) {
     throw new ConfigError(
@@ -205,6 +209,11 @@ function checkRules(env: Record<string, string | undefined>, config: Config): vo
         "unset it and use BRAIN_EVENTSTREAM_MODE=required|degraded",
     );
   }
+}
+
+/** The rules no single variable can state; every other check lives in ConfigSchema. */
+function checkRules(env: Env, config: Config): void {
+  rejectLegacyFlags(env);
   if (config.webhookTimeoutMs >= config.claimIdleMs) {
     throw new ConfigError(
       `BRAIN_WEBHOOK_TIMEOUT_MS: ${config.webhookTimeoutMs} must stay below BRAIN_CLAIM_IDLE_MS ` +
@@ -213,19 +222,45 @@ function checkRules(env: Record<string, string | undefined>, config: Config): vo
   }
 }
 
+/** `input` with the schema's defaults, checked and decoded. */
+function parse<S extends TObject>(schema: S, input: Record<string, unknown>, env: Env): StaticDecode<S> {
+  const value = Value.Default(schema, input);
+  const [error] = Value.Errors(schema, value);
+  if (error !== undefined) throw describe(error, env);
+  return Value.Decode(schema, value) as StaticDecode<S>;
+}
+
 /** Reads and validates the environment; throws ConfigError naming the variable at fault. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const input = readEnv(env);
+export function loadConfig(env: Env = process.env): Config {
+  const input = readEnv(env, FIELDS);
   if (input["tokens"] === undefined) {
     const token = `brain_${crypto.randomUUID().replaceAll("-", "")}`;
     Object.assign(input, { tokens: `${token}=${SCOPES.join("+")}`, generatedToken: token });
   }
-  const value = Value.Default(ConfigSchema, input);
-  const [error] = Value.Errors(ConfigSchema, value);
-  if (error !== undefined) throw describe(error, env);
-  const config = Value.Decode(ConfigSchema, value);
+  const config = parse(ConfigSchema, input, env);
   checkRules(env, config);
   return config;
+}
+
+/**
+ * The keys an in-process publisher reads (ingest/in-process.ts): the same variables as the server,
+ * and only those, so an application's own PORT or LOG_LEVEL never stops its publisher.
+ */
+const PublisherSchema = Type.Pick(ConfigSchema, [
+  "redisUrl",
+  "mode",
+  "stream",
+  "maxBodyBytes",
+  "maxEnvelopeBytes",
+  "maxBatch",
+  "requireRegisteredTypes",
+]);
+export type PublisherConfig = StaticDecode<typeof PublisherSchema>;
+
+/** The publisher's part of the environment, validated like the server's (legacy flags are fatal too). */
+export function loadPublisherConfig(env: Env = process.env): PublisherConfig {
+  rejectLegacyFlags(env);
+  return parse(PublisherSchema, readEnv(env, PublisherSchema.properties as Fields), env);
 }
 
 /** Masks the password of a connection URL for error messages and logs. */

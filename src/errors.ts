@@ -6,7 +6,7 @@
 import createError from "@fastify/error";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
-import type { ErrorBody } from "./schemas/common.js";
+import { MAX_PATH_PARAM_LENGTH, type ErrorBody } from "./schemas/common.js";
 import { SUPPORTED_SCHEMA_VERSIONS } from "./schemas/envelope.js";
 
 export interface ErrorDetail {
@@ -33,6 +33,8 @@ export const errors = {
   UnsupportedSchemaVersion: createError("UNSUPPORTED_SCHEMA_VERSION", "%s", 400),
   PayloadTooDeep: createError("PAYLOAD_TOO_DEEP", "%s", 400),
   BatchTooLarge: createError("BATCH_TOO_LARGE", "a batch holds at most %s events", 400),
+  PayloadSchemaMismatch: createError("PAYLOAD_SCHEMA_MISMATCH", "%s", 400),
+  UnknownEventType: createError("UNKNOWN_EVENT_TYPE", "%s", 400),
   DuplicateEventId: createError("DUPLICATE_EVENT_ID", "%s", 400),
   UrlNotAllowed: createError("URL_NOT_ALLOWED", "%s", 400),
   RequestTimeout: createError("REQUEST_TIMEOUT", "%s", 408),
@@ -121,40 +123,71 @@ export function redisFailure(cause: unknown): DetailedError {
   return new errors.StreamUnavailable({ cause });
 }
 
-/** Ajv errors as JSON-pointer details; the first problems only, with a count of the rest. */
+/** One problem a schema validator (Ajv) reported; the shape Fastify hands on as `error.validation`. */
+export interface SchemaProblem {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
 /** A `meta.schema_version` that is a whole number but not one this gateway accepts. */
-function isUnsupportedVersion(v: { keyword: string; instancePath: string }): boolean {
+function isUnsupportedVersion(v: SchemaProblem): boolean {
   return v.keyword === "enum" && v.instancePath.endsWith("/meta/schema_version");
 }
 
-function validationError(error: FastifyError, request: FastifyRequest): DetailedError {
-  const problems = error.validation!;
-  const details = problems.slice(0, MAX_DETAILS).map((v) => {
+/**
+ * Ajv problems as JSON-pointer details below `prefix`, the first MAX_DETAILS only: a missing or
+ * unknown key is named in the path itself.
+ */
+export function problemDetails(problems: readonly SchemaProblem[], prefix = ""): ErrorDetail[] {
+  return problems.slice(0, MAX_DETAILS).map((v) => {
     const missing = (v.params as { missingProperty?: string }).missingProperty;
     const extra = (v.params as { additionalProperty?: string }).additionalProperty;
-    const path = v.instancePath + (missing ? `/${missing}` : extra ? `/${extra}` : "");
+    const path = prefix + v.instancePath + (missing ? `/${missing}` : extra ? `/${extra}` : "");
     const message = extra ? "is not allowed" : missing ? "is required" : (v.message ?? "is invalid");
     return { path: path || "/", message };
   });
-  // Validators stop at the first problem of a body too large to check in full (plugins/validation.ts).
-  if ((problems as { partial?: boolean }).partial === true) {
-    details.push({
-      path: "/",
-      message: "not checked further: only the first problem of a body this large is reported",
-    });
-  }
+}
+
+/** The detail saying that a value too large to check in full was checked up to its first problem. */
+export const PARTIAL_CHECK: ErrorDetail = {
+  path: "/",
+  message: "not checked further: only the first problem of a body this large is reported",
+};
+
+/**
+ * A schema validation failure of a request part (`context`: body, querystring, …) as the catalogue
+ * error it is answered with: UNSUPPORTED_SCHEMA_VERSION when the envelope's version is the only
+ * problem, else `code`. `partial`: the validator stopped at the first problem (schemas/validators.ts).
+ */
+export function schemaViolation(
+  problems: readonly SchemaProblem[],
+  context: string,
+  code: "INVALID_ENVELOPE" | "INVALID_REQUEST",
+  partial = false,
+): DetailedError {
+  const details = problemDetails(problems);
+  if (partial) details.push(PARTIAL_CHECK);
   const first = details[0]!;
-  const text = `${error.validationContext ?? "request"}${first.path === "/" ? "" : first.path} ${first.message}`;
+  const text = `${context}${first.path === "/" ? "" : first.path} ${first.message}`;
   if (problems.every(isUnsupportedVersion)) {
     const supported = `is not supported; supported versions: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")}`;
     const versions = details.map(({ path }) => ({ path, message: supported }));
     return withDetails(new errors.UnsupportedSchemaVersion(`body${first.path} ${supported}`), versions);
   }
-  const make =
-    request.routeOptions.config.validationCode === "INVALID_ENVELOPE" ? errors.InvalidEnvelope : errors.InvalidRequest;
+  const make = code === "INVALID_ENVELOPE" ? errors.InvalidEnvelope : errors.InvalidRequest;
   const result: DetailedError = withDetails(new make(text), details);
   result.omitted = Math.max(0, problems.length - MAX_DETAILS);
   return result;
+}
+
+function validationError(error: FastifyError, request: FastifyRequest): DetailedError {
+  const problems = error.validation!;
+  // Validators stop at the first problem of a body too large to check in full (schemas/validators.ts).
+  const partial = (problems as { partial?: boolean }).partial === true;
+  const code = request.routeOptions.config.validationCode ?? "INVALID_REQUEST";
+  return schemaViolation(problems, error.validationContext ?? "request", code, partial);
 }
 
 /** Maps any error a request can end with onto a catalogue entry. */
@@ -180,7 +213,7 @@ export function toApiError(error: FastifyError & DetailedError, request: Fastify
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return errorBody(new errors.InvalidJson(error.message));
     case "FST_ERR_MAX_PARAM_LENGTH":
-      return errorBody(new errors.UriTooLong("a path parameter is longer than 100 characters"));
+      return errorBody(new errors.UriTooLong(`a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters`));
   }
   const status = error.statusCode ?? 500;
   if (status >= 500 && status !== 503) return errorBody(new errors.Internal());

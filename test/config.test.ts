@@ -1,5 +1,5 @@
 import t, { type Test } from "tap";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadConfig, loadPublisherConfig } from "../src/config.js";
 import { TOKENS } from "./helpers/env.js";
 import { spawnGateway } from "./helpers/processes.js";
 
@@ -34,6 +34,7 @@ t.test("defaults: required mode, loopback host, and the documented value of ever
     maxBodyBytes: 1024 * 1024,
     maxEnvelopeBytes: 256 * 1024,
     maxBatch: 500,
+    requireRegisteredTypes: false,
     requestTimeoutMs: 30_000,
     keepAliveTimeoutMs: 72_000,
     streamMaxLen: 0,
@@ -97,6 +98,7 @@ t.test("booleans take true/false/1/0", async (t) => {
     ["0", false],
   ] as const) {
     t.equal(loadConfig({ BRAIN_WEBHOOK_ALLOW_PRIVATE: raw }).webhookAllowPrivate, value, raw);
+    t.equal(loadConfig({ BRAIN_REQUIRE_REGISTERED_TYPES: raw }).requireRegisteredTypes, value, raw);
   }
 });
 
@@ -160,6 +162,7 @@ t.test("bad booleans, URLs, log levels and retry schedules are fatal and name th
     ["BRAIN_WEBHOOK_ALLOW_PRIVATE", "yes"],
     ["BRAIN_WEBHOOK_ALLOW_PRIVATE", ""],
     ["BRAIN_WEBHOOK_ALLOW_PRIVATE", "TRUE"],
+    ["BRAIN_REQUIRE_REGISTERED_TYPES", "yes"],
     ["REDIS_URL", "http://127.0.0.1:6379"],
     ["DATABASE_URL", "mysql://127.0.0.1/x"],
     ["LOG_LEVEL", "loud"],
@@ -221,6 +224,42 @@ t.test("a webhook timeout not below the claim idle time is fatal and names both 
   }
   t.equal(loadConfig({ BRAIN_CLAIM_IDLE_MS: "3000", BRAIN_WEBHOOK_TIMEOUT_MS: "2999" }).webhookTimeoutMs, 2999);
 });
+
+t.test(
+  "the in-process publisher reads the server's variables for Redis, the stream, mode and limits only",
+  async (t) => {
+    t.same(loadPublisherConfig({}), {
+      redisUrl: "redis://127.0.0.1:6379",
+      mode: "required",
+      stream: "brain:events:stream",
+      maxBodyBytes: 1024 * 1024,
+      maxEnvelopeBytes: 256 * 1024,
+      maxBatch: 500,
+      requireRegisteredTypes: false,
+    });
+    const set = loadPublisherConfig({
+      REDIS_URL: "redis://10.0.0.1:6380",
+      BRAIN_EVENTSTREAM_MODE: "degraded",
+      BRAIN_STREAM: "s",
+      BRAIN_MAX_ENVELOPE_BYTES: "1000",
+      BRAIN_REQUIRE_REGISTERED_TYPES: "1",
+      // An application's own variables of the same names are none of the publisher's business.
+      PORT: "not-a-port",
+      LOG_LEVEL: "verbose",
+    });
+    t.match(set, { redisUrl: "redis://10.0.0.1:6380", mode: "degraded", stream: "s", maxEnvelopeBytes: 1000 });
+    t.equal(set.requireRegisteredTypes, true);
+    for (const [name, value] of [
+      ["BRAIN_EVENTSTREAM_MODE", "optional"],
+      ["REDIS_URL", "http://x"],
+      ["BRAIN_REQUIRE_REGISTERED_TYPES", "yes"],
+      ["BRAIN_MAX_BATCH", "0"],
+    ]) {
+      t.throws(() => loadPublisherConfig({ [name!]: value }), new RegExp(`^${name}: `), `${name}=${value}`);
+    }
+    t.throws(() => loadPublisherConfig({ USE_EVENT_STREAM: "" }), /^USE_EVENT_STREAM is a removed legacy flag/);
+  },
+);
 
 t.test("a real gateway with a bad configuration exits non-zero with one line naming the variable", async (t) => {
   const cases: [Record<string, string>, RegExp][] = [

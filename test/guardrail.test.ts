@@ -122,6 +122,12 @@ t.test("no layer of the server imports src/client or src/catalog", async (t) => 
   t.same(await violations(t, "sdk-consumer.ts.txt", "src/embedded/rogue.ts"), [], "the package entry may use both");
 });
 
+t.test("the server may import types, and only types, from src/catalog/types.ts", async (t) => {
+  for (const path of ["src/ingest/rogue.ts", "src/app.ts", "src/stream/rogue.ts"]) {
+    t.same(await violations(t, "sdk-types.ts.txt", path), lines(IMPORTS, 2, 3, 4), path);
+  }
+});
+
 t.test("ordinary code passes the guardrail", async (t) => {
   t.same(await violations(t, "clean.ts.txt", "src/routes/rogue.ts"), []);
 });

@@ -35,3 +35,8 @@ export type EventPayload<C extends EventSchemas, K extends EventType<C>> = Stati
 export type CatalogEvent<C extends EventSchemas, K extends EventType<C> = EventType<C>> = K extends unknown
   ? BrainEvent<K, EventPayload<C, K>>
   : never;
+
+/** What a publisher accepts: any envelope, or with a catalog only the catalog's types with their payloads. */
+export type PublishableEvent<C extends EventSchemas | undefined> = [C] extends [EventSchemas]
+  ? CatalogEvent<C>
+  : BrainEvent;

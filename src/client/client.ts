@@ -1,14 +1,17 @@
 /**
- * BrainEventsClient: publishes events to the gateway over HTTP from any Node ≥ 20 application.
- * It imports no server dependency (eslint.config.js and test/client-imports.test.ts hold it to that),
- * only the global fetch, uuid and types.
+ * BrainEventsClient: publishes events to the gateway over HTTP from any Node ≥ 20 application, and
+ * registers a catalog's payload schemas in its event-type registry. It imports no server dependency
+ * (eslint.config.js and test/client-imports.test.ts hold it to that), only the global fetch, uuid,
+ * types and src/schemas.
  *
  * Every event leaves with an id (a UUIDv7 is assigned when it has none) and its body is serialized
  * once, so each retry sends the same bytes: the gateway answers a repeat of an id it accepted in
  * the last 24 h with the original result instead of appending it again (docs/CONTRACT.md §3).
  */
 import { v7 as uuidv7 } from "uuid";
-import type { BrainEvent, CatalogEvent, EventSchemas } from "../catalog/types.js";
+import type { EventSchemas, PublishableEvent } from "../catalog/types.js";
+import type { EventTypeInfo } from "../schemas/event-type.js";
+import { toJsonSchema2020 } from "../schemas/json-schema.js";
 import { apiErrorOf, BrainApiError } from "./api-error.js";
 import { RETRY_STATUS, retryAfterMs, retryDelay, retryPolicy, type RetryOptions, type RetryPolicy } from "./retry.js";
 
@@ -37,12 +40,18 @@ export interface PublishResult {
   replayed: boolean;
 }
 
-/** What `publish` accepts: any envelope, or with a catalog only the catalog's types with their payloads. */
-export type PublishableEvent<C extends EventSchemas | undefined> = [C] extends [EventSchemas]
-  ? CatalogEvent<C>
-  : BrainEvent;
+export type { EventTypeInfo, PublishableEvent };
 
 type Answer = { ok: true; headers: Headers; body: unknown } | { ok: false; error: BrainApiError; waitMs?: number };
+
+/** How `registerCatalog` describes the types it registers. */
+export interface RegisterCatalogOptions {
+  /** The description of each type; default: its schema's own `description`, or "". */
+  describe?: (type: string) => string;
+  /** Registers the types as deprecated (still accepted). */
+  deprecated?: boolean;
+  signal?: AbortSignal;
+}
 
 /**
  * `new BrainEventsClient({ baseUrl, token })` publishes any envelope;
@@ -68,7 +77,7 @@ export class BrainEventsClient<C extends EventSchemas | undefined = undefined> {
   async publish(event: PublishableEvent<C>, options: PublishOptions = {}): Promise<PublishResult> {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
-    const answer = await this.#post("/v1/events", JSON.stringify(withId(event)), headers, options.signal);
+    const answer = await this.#send("POST", "/v1/events", JSON.stringify(withId(event)), headers, options.signal);
     const body = answer.body as { id: string; stream_message_id: string };
     const replayed = answer.headers.get("idempotent-replayed") === "true";
     return { id: body.id, stream_message_id: body.stream_message_id, replayed };
@@ -84,20 +93,60 @@ export class BrainEventsClient<C extends EventSchemas | undefined = undefined> {
     options: Pick<PublishOptions, "signal"> = {},
   ): Promise<PublishResult[]> {
     const body = JSON.stringify({ events: events.map(withId) });
-    const answer = await this.#post("/v1/events/batch", body, {}, options.signal);
+    const answer = await this.#send("POST", "/v1/events/batch", body, {}, options.signal);
     const { results } = answer.body as { results: { id: string; stream_message_id: string; replayed?: boolean }[] };
     return results.map((r) => ({ id: r.id, stream_message_id: r.stream_message_id, replayed: r.replayed === true }));
   }
 
-  /** POSTs one body, retrying network errors and RETRY_STATUS within the policy's bounds. */
-  async #post(path: string, body: string, extra: Record<string, string>, signal?: AbortSignal) {
+  /**
+   * Registers each type of a catalog in the gateway's event-type registry (PUT /v1/event-types/{type},
+   * needs a token with the `admin` scope) with its payload schema as JSON Schema 2020-12, so the
+   * gateway refuses payloads that do not match it (400 PAYLOAD_SCHEMA_MISMATCH). A type already
+   * registered is replaced. Returns the entries as registered, in the catalog's order.
+   */
+  async registerCatalog(catalog: EventSchemas, options: RegisterCatalogOptions = {}): Promise<EventTypeInfo[]> {
+    const registered: EventTypeInfo[] = [];
+    for (const [type, schema] of Object.entries(catalog)) {
+      const own = (schema as { description?: unknown }).description;
+      const description = options.describe?.(type) ?? (typeof own === "string" ? own : "");
+      const body = { description, schema: toJsonSchema2020(schema), deprecated: options.deprecated === true };
+      const answer = await this.#send("PUT", typePath(type), JSON.stringify(body), {}, options.signal);
+      registered.push(answer.body as EventTypeInfo);
+    }
+    return registered;
+  }
+
+  /** One registered event type (admin scope); BrainApiError 404 when it is not registered. */
+  async getEventType(type: string, options: Pick<PublishOptions, "signal"> = {}): Promise<EventTypeInfo> {
+    return (await this.#send("GET", typePath(type), undefined, {}, options.signal)).body as EventTypeInfo;
+  }
+
+  /** Every registered event type, sorted by type (admin scope). */
+  async listEventTypes(options: Pick<PublishOptions, "signal"> = {}): Promise<EventTypeInfo[]> {
+    const answer = await this.#send("GET", "/v1/event-types", undefined, {}, options.signal);
+    return (answer.body as { event_types: EventTypeInfo[] }).event_types;
+  }
+
+  /** Deletes a registered event type (admin scope); BrainApiError 404 when it is not registered. */
+  async deleteEventType(type: string, options: Pick<PublishOptions, "signal"> = {}): Promise<void> {
+    await this.#send("DELETE", typePath(type), undefined, {}, options.signal);
+  }
+
+  /** Sends one request, retrying network errors and RETRY_STATUS within the policy's bounds. */
+  async #send(
+    method: string,
+    path: string,
+    body: string | undefined,
+    extra: Record<string, string>,
+    signal?: AbortSignal,
+  ) {
     signal?.throwIfAborted();
     const policy = this.#retry;
     const deadline = Date.now() + policy.totalTimeMs;
-    const headers = {
+    const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
-      "content-type": "application/json",
       accept: "application/json",
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
       ...extra,
     };
     for (let attempt = 1; ; attempt++) {
@@ -105,7 +154,7 @@ export class BrainEventsClient<C extends EventSchemas | undefined = undefined> {
       let failure: unknown;
       let waitMs: number | undefined;
       try {
-        const answer = await this.#attempt(this.#base + path, { method: "POST", headers, body }, timeoutMs, signal);
+        const answer = await this.#attempt(this.#base + path, { method, headers, body }, timeoutMs, signal);
         if (answer.ok) return answer;
         if (!RETRY_STATUS.has(answer.error.statusCode)) throw answer.error;
         failure = answer.error;
@@ -137,13 +186,17 @@ export class BrainEventsClient<C extends EventSchemas | undefined = undefined> {
       if (!res.ok) {
         return { ok: false, error: await apiErrorOf(res), waitMs: retryAfterMs(res.headers.get("retry-after")) };
       }
-      return { ok: true, headers: res.headers, body: JSON.parse(await res.text()) };
+      const text = await res.text();
+      return { ok: true, headers: res.headers, body: text === "" ? null : JSON.parse(text) };
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
   }
 }
+
+/** The registry path of an event type; encoded, so a type the gateway would refuse cannot change the path. */
+const typePath = (type: string) => `/v1/event-types/${encodeURIComponent(type)}`;
 
 /** The event with an id, assigned once here so that every retry of it carries the same one. */
 function withId<E extends { id?: string }>(event: E): E & { id: string } {

@@ -1,13 +1,22 @@
 /**
- * Ingest: turns validated request envelopes into stored envelopes and appends them.
+ * Ingest: turns validated request envelopes into stored envelopes and appends them, for HTTP
+ * (routes/events.ts) and the in-process publisher (ingest/in-process.ts) alike.
  * Every check runs before anything is written, so a rejected request writes nothing.
  */
 import { errors, withDetails, type ErrorDetail } from "../errors.js";
 import type { EventEnvelope } from "../schemas/envelope.js";
 import type { PublishResult, Publisher } from "../stream/publisher.js";
 import { fingerprint, prepare, type IngestLimits } from "./prepare.js";
+import { checkTypes, type TypeRules } from "./type-rules.js";
 
 export type IngestOneResult = PublishResult & { replayed: boolean };
+
+/** What ingest appends with and the rules it holds events to. */
+export interface IngestContext {
+  publisher: Publisher;
+  limits: IngestLimits;
+  types: TypeRules;
+}
 
 /** The 400 for a batch over the limit; checked before any item is validated (routes/events.ts). */
 export function batchTooLarge(count: number, maxBatch: number): Error {
@@ -19,19 +28,19 @@ export function batchTooLarge(count: number, maxBatch: number): Error {
  * original result, or is 422 when it came with another body.
  */
 export async function ingestOne(
-  publisher: Publisher,
+  ctx: IngestContext,
   event: EventEnvelope,
   idempotencyKey: string | undefined,
-  limits: IngestLimits,
   credential: string,
 ): Promise<IngestOneResult> {
-  const item = prepare(event, limits, "", new Date());
+  const item = prepare(event, ctx.limits, "", new Date());
+  await checkTypes(ctx.types, [event], false);
   if (idempotencyKey !== undefined) {
     item.idempotencyKey = idempotencyKey;
     item.keyKind = "key";
     item.fingerprint ??= fingerprint(event);
   }
-  const [result] = await publisher.publish([item], credential);
+  const [result] = await ctx.publisher.publish([item], credential);
   if (result!.outcome === "conflict") {
     const what = item.keyKind === "key" ? `idempotency key "${idempotencyKey}"` : `event id "${event.id}"`;
     throw new errors.IdempotencyKeyReused(`${what} was already used with a different body in the last 24 h`);
@@ -41,11 +50,11 @@ export async function ingestOne(
 
 /** Validates the whole batch first (nothing written on any error), then appends it atomically. */
 export async function ingestBatch(
-  publisher: Publisher,
+  ctx: IngestContext,
   events: EventEnvelope[],
-  limits: IngestLimits,
   credential: string,
 ): Promise<IngestOneResult[]> {
+  const { limits } = ctx;
   if (events.length > limits.maxBatch) throw batchTooLarge(events.length, limits.maxBatch);
   const seen = new Map<string, number>();
   const duplicates: ErrorDetail[] = [];
@@ -60,7 +69,8 @@ export async function ingestBatch(
   }
   const now = new Date();
   const items = events.map((e, i) => prepare(e, limits, `/events/${i}`, now));
-  const results = await publisher.publish(items, credential);
+  await checkTypes(ctx.types, events, true);
+  const results = await ctx.publisher.publish(items, credential);
   const conflicts: ErrorDetail[] = results.flatMap((r, i) =>
     r.outcome === "conflict"
       ? [

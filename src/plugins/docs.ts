@@ -30,6 +30,7 @@ export default fp(
         },
         tags: [
           { name: "events", description: "Ingest and browse events" },
+          { name: "event-types", description: "The event-type registry: payload schemas enforced at ingest" },
           { name: "subscribers", description: "Webhook subscribers, deliveries and dead letters" },
           { name: "operations", description: "Health, metrics and docs" },
         ],

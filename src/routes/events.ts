@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { batchTooLarge, ingestBatch, ingestOne } from "../ingest/ingest.js";
+import { batchTooLarge, ingestBatch, ingestOne, type IngestContext } from "../ingest/ingest.js";
 import { redisFailure } from "../errors.js";
 import { errorResponses, ref, withHeaders, StreamId } from "../schemas/common.js";
 import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
@@ -25,6 +25,14 @@ const IdempotencyHeaders = Type.Object({
 /** POST /v1/events, POST /v1/events/batch and GET /v1/events. */
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxEnvelopeBytes: app.config.maxEnvelopeBytes, maxBatch: app.config.maxBatch };
+  let context: IngestContext | undefined;
+  // Built on first use: the OpenAPI generator registers these routes without Redis.
+  const ctx = (): IngestContext =>
+    (context ??= {
+      publisher: app.publisher,
+      limits,
+      types: { registry: app.eventTypes, requireRegistered: app.config.requireRegisteredTypes },
+    });
   // No access-log lines for ingest at LOG_LEVEL=info: two lines per event cost about a quarter
   // of the gateway's CPU per request (bench/RESULTS.md); brain_ingest_* metrics count and time
   // every request instead, and failures (5xx) are still logged. debug/trace keep the lines.
@@ -44,7 +52,9 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "With an Idempotency-Key header (or, failing that, a body id) accepted in the last 24 h the original " +
           "result is " +
           "answered 200 with `Idempotent-Replayed: true` and nothing is appended; the same key with another body " +
-          "is 422.",
+          "is 422. The payload of a registered type (PUT /v1/event-types/{type}) must match its schema, else 400 " +
+          "`PAYLOAD_SCHEMA_MISMATCH` (`details[].path` like `/payload/mission_id`); a type not registered is 400 " +
+          "`UNKNOWN_EVENT_TYPE` when BRAIN_REQUIRE_REGISTERED_TYPES is on. Deprecated types are accepted.",
         security,
         headers: IdempotencyHeaders,
         body: envelopeRef,
@@ -59,7 +69,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const key = request.headers["idempotency-key"];
-      const r = await ingestOne(app.publisher, request.body, key, limits, request.credentialId);
+      const r = await ingestOne(ctx(), request.body, key, request.credentialId);
       if (r.replayed) reply.code(200).header("idempotent-replayed", "true");
       else reply.code(202);
       return { id: r.eventId, stream_message_id: r.streamMessageId };
@@ -82,7 +92,8 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "the last 24 h " +
           "is not appended again; its result carries the original stream id and `replayed: true`. An id accepted " +
           "with a different body is 422 (`details[].path` `/events/<i>/id`) and nothing is appended. More events " +
-          "than BRAIN_MAX_BATCH is 400 `BATCH_TOO_LARGE` before any event is validated.",
+          "than BRAIN_MAX_BATCH is 400 `BATCH_TOO_LARGE` before any event is validated. Payloads of registered types " +
+          "are checked as in POST /v1/events (`details[].path` like `/events/3/payload/mission_id`).",
         security,
         body: ref(BatchRequest),
         response: { 202: ref(BatchAccepted), ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
@@ -96,7 +107,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const results = await ingestBatch(app.publisher, request.body.events, limits, request.credentialId);
+      const results = await ingestBatch(ctx(), request.body.events, request.credentialId);
       reply.code(202);
       return {
         results: results.map((r) =>

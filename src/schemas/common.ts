@@ -24,6 +24,12 @@ export function ref<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T>>(Type.Ref(id));
 }
 
+/**
+ * The longest path parameter the router accepts (longer → 414): an event type's 128 characters
+ * (envelope.ts), the longest any route takes.
+ */
+export const MAX_PATH_PARAM_LENGTH = 128;
+
 const errorRef = ref(ErrorBody);
 
 /** Headers some error answers carry; @fastify/swagger documents a response schema's `headers`. */

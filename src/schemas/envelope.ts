@@ -24,17 +24,20 @@ export const EventMeta = Type.Object(
   },
 );
 
+/** An event type; also the path parameter of the event-type registry (routes/event-types.ts). */
+export const EventTypeName = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: "^[A-Za-z][A-Za-z0-9_.:-]*$",
+  examples: ["mission.created"],
+});
+
 export const EventEnvelope = Type.Object(
   {
     id: Type.Optional(
       Type.String({ pattern: "^[A-Za-z0-9._:-]{1,64}$", description: "assigned (UUIDv7) when absent" }),
     ),
-    type: Type.String({
-      minLength: 1,
-      maxLength: 128,
-      pattern: "^[A-Za-z][A-Za-z0-9_.:-]*$",
-      examples: ["mission.created"],
-    }),
+    type: EventTypeName,
     source: Type.String({ minLength: 1, maxLength: 255 }),
     target: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     payload: Type.Object({}, { additionalProperties: true, description: "any JSON object, at most 64 levels deep" }),

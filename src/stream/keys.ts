@@ -15,6 +15,12 @@
  * - `<stream>:lock:<name>` (string with PX TTL): a lease that lets one process at a time run a
  *   periodic job (the trimmer).
  * - `<stream>:subscribers:changed` (pub/sub channel): nudges every process to reload subscribers.
+ * - `<stream>:event-types` (hash): the event-type registry, event type → JSON
+ *   `{"created_at", "description", "schema", "deprecated", "updated_at"}`, `created_at` always first
+ *   so a replacement keeps it without parsing the schema (stream/event-types.ts). Next to the
+ *   stream because ingest, which enforces it, needs nothing but Redis (docs/CONTRACT.md §6).
+ * - `<stream>:event-types:version` (integer): INCRed in the same script as every change of the
+ *   registry; each process polls it (one GET a second) and reloads the hash when it moved.
  */
 /** Where an idempotency key came from: the Idempotency-Key header, or an event's body id. */
 export type IdempotencyKind = "key" | "id";
@@ -24,6 +30,8 @@ export interface StreamKeys {
   idempotency(credential: string, kind: IdempotencyKind, key: string): string;
   lock(name: string): string;
   subscribersChanged: string;
+  eventTypes: string;
+  eventTypesVersion: string;
 }
 
 /** Consumer group of a subscriber: its name, which docs/CONTRACT.md §3 restricts to `[a-z0-9_-]`. */
@@ -35,5 +43,7 @@ export function streamKeys(stream: string): StreamKeys {
     idempotency: (credential, kind, key) => `${stream}:idem:${credential}:${kind}:${key}`,
     lock: (name) => `${stream}:lock:${name}`,
     subscribersChanged: `${stream}:subscribers:changed`,
+    eventTypes: `${stream}:event-types`,
+    eventTypesVersion: `${stream}:event-types:version`,
   };
 }

@@ -156,6 +156,34 @@ return 0`;
  */
 const LEASE_RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
+/**
+ * brainEventTypePut: creates or replaces one registry entry and moves the registry's version, in
+ * one step, so a process that sees the new version also sees the entry. A replacement keeps the
+ * entry's `created_at` (the stored JSON starts with it: keys.ts); a new entry is refused while the
+ * registry holds `max` types.
+ * KEYS: registry hash, version. ARGV: type, the entry's JSON without created_at, now, max.
+ * Reply: {1, stored JSON} created, {0, stored JSON} replaced, {-1, ""} the registry is full.
+ */
+const EVENT_TYPE_PUT = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return {-1, ''} end
+local created = ARGV[3]
+if old then created = string.match(old, '^{"created_at":"([^"]*)"') or ARGV[3] end
+local value = '{"created_at":"' .. created .. '",' .. string.sub(ARGV[2], 2)
+redis.call('HSET', KEYS[1], ARGV[1], value)
+redis.call('INCR', KEYS[2])
+if old then return {0, value} end
+return {1, value}`;
+
+/**
+ * brainEventTypeDelete: removes one registry entry and moves the version, only when it existed.
+ * KEYS: registry hash, version. ARGV: type. Reply: 1 deleted, 0 there was none.
+ */
+const EVENT_TYPE_DELETE = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('INCR', KEYS[2])
+return 1`;
+
 declare module "ioredis" {
   interface RedisCommander<Context> {
     brainPublish(numKeys: number, ...args: string[]): Result<[0 | 1 | 2 | 3, string][], Context>;
@@ -172,6 +200,15 @@ declare module "ioredis" {
     brainCapCut(stream: string, minId: string, lastCut: string, ...groups: string[]): Result<number, Context>;
     brainLeaseHold(key: string, token: string, ttlMs: number): Result<0 | 1, Context>;
     brainLeaseRelease(key: string, token: string): Result<0 | 1, Context>;
+    brainEventTypePut(
+      registry: string,
+      version: string,
+      type: string,
+      json: string,
+      now: string,
+      max: number,
+    ): Result<[-1 | 0 | 1, string], Context>;
+    brainEventTypeDelete(registry: string, version: string, type: string): Result<0 | 1, Context>;
   }
 }
 
@@ -185,6 +222,8 @@ const SCRIPTS: Record<string, [string, number | undefined]> = {
   brainCapCut: [CAP_CUT, 1],
   brainLeaseHold: [LEASE_HOLD, 1],
   brainLeaseRelease: [LEASE_RELEASE, 1],
+  brainEventTypePut: [EVENT_TYPE_PUT, 2],
+  brainEventTypeDelete: [EVENT_TYPE_DELETE, 2],
 };
 
 const registered = new WeakSet<Redis>();

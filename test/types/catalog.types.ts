@@ -1,12 +1,13 @@
 /**
- * Type-level test of the catalog and the typed client: never run, only compiled by `npm run
- * typecheck` (tsc --noEmit over test/). Each `@ts-expect-error` line must be an error, or tsc fails
- * with "Unused '@ts-expect-error' directive"; so if the types stopped catching a wrong payload,
- * typecheck (and npm test) would fail.
+ * Type-level test of the catalog, the typed client and the typed in-process publisher: never run,
+ * only compiled by `npm run typecheck` (tsc --noEmit over test/). Each `@ts-expect-error` line must
+ * be an error, or tsc fails with "Unused '@ts-expect-error' directive"; so if the types stopped
+ * catching a wrong payload, typecheck (and npm test) would fail.
  */
 import { Type } from "typebox";
 import { BrainEventsClient, type PublishResult } from "../../src/client/index.js";
 import { createEvent, defineEventCatalog, missionEvents, type CatalogEvent } from "../../src/catalog/index.js";
+import { createEventPublisher, type PublishedEvent } from "../../src/ingest/in-process.js";
 
 const from = { source: "mission_queue", producer: "mission_queue_manager", source_module: "missions" };
 const meta = { schema_version: 1, producer: "mission_queue_manager", source_module: "missions" };
@@ -87,4 +88,24 @@ export function ownCatalog() {
   // @ts-expect-error cents is an integer (a number to TypeScript), not a string
   createEvent(billing, "invoice.paid", { invoice_id: "i-1", cents: "100" }, from);
   return new BrainEventsClient<typeof billing>({ baseUrl: "http://localhost", token: "t" }).publish(paid);
+}
+
+export async function inProcessPublisher() {
+  const typed = createEventPublisher({ catalog: missionEvents });
+  const ok: PublishedEvent[] = [
+    await typed.publish(createEvent(missionEvents, "mission.started", { mission_id: "m" }, from)),
+    await typed.publish({ type: "mission.failed", source: "q", payload: { mission_id: "m", error: "boom" }, meta }),
+  ];
+  // @ts-expect-error the payload follows the type: mission_id is a string
+  await typed.publish({ type: "mission.created", source: "q", payload: { mission_id: 42 }, meta });
+  // @ts-expect-error a type outside the catalog
+  await typed.publish({ type: "mission.exploded", source: "q", payload: { mission_id: "m" }, meta });
+  // @ts-expect-error a batch is checked event by event
+  await typed.publishBatch([{ type: "mission.cancelled", source: "q", payload: { mission_id: "m" }, meta }]);
+  const untyped = createEventPublisher({ redisUrl: "redis://127.0.0.1:6379", stream: "s", env: {} });
+  await untyped.publish({ type: "anything.at_all", source: "q", payload: { free: ["form"] }, meta });
+  // @ts-expect-error the envelope itself is still checked
+  await untyped.publish({ type: "x", source: "q", payload: "text", meta });
+  await Promise.all([typed.close(), untyped.close()]);
+  return ok;
 }
