@@ -4,11 +4,8 @@
  * strict, NodeNext, against the built package, as an application would) and runs as a child
  * process against a real gateway child, its output asserted.
  *
- * Two APIs the document describes are built on another branch: `createEventPublisher` and the
- * event-type registry (with `BrainEventsClient.registerCatalog`). Their examples are detected at
- * run time, in the built package and on the gateway, and skipped with the reason until they exist;
- * until then tsc may report exactly their missing names in exactly those files. The Python receiver
- * is always byte-compiled, and run only where the `standardwebhooks` module can be imported.
+ * The Python receiver is always byte-compiled, and run end to end only where the
+ * `standardwebhooks` module can be imported (pip install standardwebhooks).
  */
 import t from "tap";
 import { execFile, spawn } from "node:child_process";
@@ -155,39 +152,12 @@ t.teardown(async () => {
 /** The compiled program of an example, e.g. `mission-control/producer.js`. */
 const program = (name: string) => join(work, "out", name);
 
-const DETECT = `
-const main = await import("brain-event-gateway");
-const { BrainEventsClient } = await import("brain-event-gateway/client");
-console.log(JSON.stringify({
-  publisher: typeof main.createEventPublisher === "function",
-  registerCatalog: typeof BrainEventsClient.prototype.registerCatalog === "function",
-}));`;
-const built = JSON.parse(
-  (await exec(NODE, ["--input-type=module", "-e", DETECT], { cwd: ROOT, env: BASE_ENV })).stdout,
-) as { publisher: boolean; registerCatalog: boolean };
-
 const env = await testEnv(t, { BRAIN_WEBHOOK_ALLOW_PRIVATE: "true", BRAIN_RETRY_SCHEDULE: "500ms,1s" });
 const gateway = await spawnGateway(t, env);
-const registryRoutes = (await call(gateway.url, "GET", "/v1/event-types")).status === 200;
 const python = await exec("python3", ["-c", "import standardwebhooks"], { env: BASE_ENV }).then(
   () => true,
   () => false,
 );
-
-const PENDING = [
-  {
-    name: "createEventPublisher",
-    file: "examples/mission-control/publisher.ts",
-    present: built.publisher,
-    skip: "createEventPublisher is not exported by brain-event-gateway in this tree yet",
-  },
-  {
-    name: "registerCatalog",
-    file: "examples/mission-control/registry.ts",
-    present: built.registerCatalog && registryRoutes,
-    skip: "BrainEventsClient.registerCatalog and /v1/event-types are not in this tree yet",
-  },
-];
 
 const http = { GATEWAY_URL: gateway.url, GATEWAY_TOKEN: PUBLISH_TOKEN, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN };
 const inProcess = {
@@ -320,17 +290,7 @@ t.test("the examples compile with tsc (strict, NodeNext) against the built packa
     .split(/\n(?=\S)/)
     .map((s) => s.trim())
     .filter((s) => s !== "");
-  const expected = problems.filter((p) =>
-    PENDING.some((api) => !api.present && p.startsWith(`${api.file}(`) && p.includes(`'${api.name}'`)),
-  );
-  t.same(
-    problems.filter((p) => !expected.includes(p)),
-    [],
-    "no diagnostics but the missing names of APIs not in this tree yet",
-  );
-  for (const api of PENDING.filter((a) => !a.present)) {
-    t.comment(`${api.file}: ${api.skip}; tsc reports ${expected.filter((p) => p.startsWith(api.file)).length}`);
-  }
+  t.same(problems, [], "no diagnostics");
 });
 
 t.test("receiver.py is valid Python", async (t) => {
@@ -511,57 +471,45 @@ t.test("migration: the raw dictionary and createEvent + client store the same ev
   t.same(pick(events.get(sends[0]![2]!)), pick(fromDict), "as the same event as createEvent built");
 });
 
-t.test(
-  "the in-process publisher appends a mission's events to the stream",
-  { skip: PENDING[0]!.present ? false : PENDING[0]!.skip },
-  async (t) => {
-    await compiled;
-    const res = await run(t, NODE, [program("mission-control/publisher.js")], { ...inProcess, MISSION_ID: "m-pub" });
-    t.equal(res.code, 0, res.stderr);
-    const lines = [...res.stdout.matchAll(/^(mission\.\w+) m-pub → stream (\d+-\d+)$/gm)];
-    const events = await stored();
-    t.same(
-      lines.map((m) => [m[1], events.get(m[2]!)?.type]),
-      [
-        ["mission.created", "mission.created"],
-        ["mission.started", "mission.started"],
-        ["mission.cancelled", "mission.cancelled"],
-      ],
-      res.stdout,
-    );
-  },
-);
+t.test("the in-process publisher appends a mission's events to the stream", async (t) => {
+  await compiled;
+  const res = await run(t, NODE, [program("mission-control/publisher.js")], { ...inProcess, MISSION_ID: "m-pub" });
+  t.equal(res.code, 0, res.stderr);
+  const lines = [...res.stdout.matchAll(/^(mission\.\w+) m-pub → stream (\d+-\d+)$/gm)];
+  const events = await stored();
+  t.same(
+    lines.map((m) => [m[1], events.get(m[2]!)?.type]),
+    [
+      ["mission.created", "mission.created"],
+      ["mission.started", "mission.started"],
+      ["mission.cancelled", "mission.cancelled"],
+    ],
+    res.stdout,
+  );
+});
 
-t.test(
-  "the registry with curl: registered, listed, a mismatching payload refused, deleted",
-  { skip: registryRoutes ? false : "the /v1/event-types routes are not in this tree yet" },
-  async (t) => {
-    const res = await run(t, "bash", ["examples/curl/registry.sh"], http);
-    t.equal(res.code, 0, res.stderr);
-    const answers = [...res.stdout.matchAll(/^(.*) → (\d{3})$/gm)].map((m) => ({
-      status: Number(m[2]),
-      body: m[1] ? JSON.parse(m[1]) : null,
-    }));
-    t.match(answers, [
-      { status: 201, body: { type: "robot.moved" } },
-      { status: 200, body: { event_types: [{ type: "robot.moved" }] } },
-      { status: 400, body: { code: "PAYLOAD_SCHEMA_MISMATCH", details: [{ path: "/payload/robot_id" }] } },
-      { status: 204 },
-    ]);
-  },
-);
+t.test("the registry with curl: registered, listed, a mismatching payload refused, deleted", async (t) => {
+  const res = await run(t, "bash", ["examples/curl/registry.sh"], http);
+  t.equal(res.code, 0, res.stderr);
+  const answers = [...res.stdout.matchAll(/^(.*) → (\d{3})$/gm)].map((m) => ({
+    status: Number(m[2]),
+    body: m[1] ? JSON.parse(m[1]) : null,
+  }));
+  t.match(answers, [
+    { status: 201, body: { type: "robot.moved" } },
+    { status: 200, body: { event_types: [{ type: "robot.moved" }] } },
+    { status: 400, body: { code: "PAYLOAD_SCHEMA_MISMATCH", details: [{ path: "/payload/robot_id" }] } },
+    { status: 204 },
+  ]);
+});
 
-t.test(
-  "the registry with the client: the catalog registered, a payload off its schema refused",
-  { skip: PENDING[1]!.present ? false : PENDING[1]!.skip },
-  async (t) => {
-    t.teardown(async () => {
-      for (const type of Object.keys(missionEvents)) await call(gateway.url, "DELETE", `/v1/event-types/${type}`);
-    });
-    await compiled;
-    const res = await run(t, NODE, [program("mission-control/registry.js")], http);
-    t.equal(res.code, 0, res.stderr);
-    t.match(res.stdout, new RegExp(`^registered ${Object.keys(missionEvents).join(", ")}$`, "m"));
-    t.match(res.stdout, /^refused: 400 PAYLOAD_SCHEMA_MISMATCH \[\{"path":"\/payload\/mission_id"/m);
-  },
-);
+t.test("the registry with the client: the catalog registered, a payload off its schema refused", async (t) => {
+  t.teardown(async () => {
+    for (const type of Object.keys(missionEvents)) await call(gateway.url, "DELETE", `/v1/event-types/${type}`);
+  });
+  await compiled;
+  const res = await run(t, NODE, [program("mission-control/registry.js")], http);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, new RegExp(`^registered ${Object.keys(missionEvents).join(", ")}$`, "m"));
+  t.match(res.stdout, /^refused: 400 PAYLOAD_SCHEMA_MISMATCH \[\{"path":"\/payload\/mission_id"/m);
+});
