@@ -26,7 +26,9 @@ t.test("required mode refuses to start without Redis, naming the masked URL and 
   const gw = await spawnGateway(t, env);
   const code = await gw.exited;
   t.not(code, 0, "exit code is not 0");
-  t.ok(Date.now() - started < 8000, `exits within seconds (${Date.now() - started} ms)`);
+  // The refusal itself waits out the 3 s connect timeout; the rest is starting node, which takes
+  // seconds more while the suite compiles examples and packages beside it.
+  t.ok(Date.now() - started < 12_000, `exits within seconds (${Date.now() - started} ms)`);
   const line = onlyLine(t, gw.stderr());
   t.match(line, `redis://:****@127.0.0.1:${redis.port}`, "names the URL");
   t.notMatch(line, "s3cret-pass", "with the password masked");
