@@ -81,7 +81,18 @@ const DURATION_HELP = "use a whole number with ms, s, m or h";
 const ConfigSchema = Type.Object({
   port: Type.Integer({ env: "PORT", minimum: 0, maximum: 65535, default: 8080 }),
   host: Type.String({ env: "HOST", minLength: 1, default: "127.0.0.1" }),
-  redisUrl: Type.String({ env: "REDIS_URL", pattern: "^rediss?://", default: "redis://127.0.0.1:6379" }),
+  // In cluster mode a comma-separated list of seed URLs; the rest of the cluster is discovered.
+  redisUrl: Type.String({
+    env: "REDIS_URL",
+    pattern: "^rediss?://[^,]*(,rediss?://[^,]*)*$",
+    default: "redis://127.0.0.1:6379",
+    invalid: "is not a redis:// or rediss:// URL (in cluster mode: a comma-separated list of them)",
+  }),
+  redisMode: Type.Enum(["standalone", "cluster"], { env: "BRAIN_REDIS_MODE", default: "standalone" }),
+  // Fixed for the life of a stream: the partition of an event is its hash modulo this (docs/CLUSTER.md).
+  streamPartitions: Type.Integer({ env: "BRAIN_STREAM_PARTITIONS", minimum: 1, maximum: 1024, default: 1 }),
+  // Ingest answers 202 only once this many replicas hold the entry (WAIT), else 503.
+  redisMinReplicas: Type.Integer({ env: "BRAIN_REDIS_MIN_REPLICAS", minimum: 0, maximum: 16, default: 0 }),
   databaseUrl: Type.String({
     env: "DATABASE_URL",
     pattern: "^postgres(ql)?://",
@@ -211,9 +222,21 @@ function rejectLegacyFlags(env: Env): void {
   }
 }
 
+/** The Redis rules no single variable can state, shared by the server and the in-process publisher. */
+function checkRedisRules(config: Pick<Config, "redisUrl" | "redisMode" | "streamPartitions" | "stream">): void {
+  if (config.redisMode === "standalone" && config.redisUrl.includes(",")) {
+    throw new ConfigError("REDIS_URL: a list of seed URLs needs BRAIN_REDIS_MODE=cluster");
+  }
+  // The stream name goes inside the partitions' hash tags, where a brace would end the tag early.
+  if ((config.redisMode === "cluster" || config.streamPartitions > 1) && /[{}]/.test(config.stream)) {
+    throw new ConfigError("BRAIN_STREAM: must not contain { or } in cluster mode or with several partitions");
+  }
+}
+
 /** The rules no single variable can state; every other check lives in ConfigSchema. */
 function checkRules(env: Env, config: Config): void {
   rejectLegacyFlags(env);
+  checkRedisRules(config);
   if (config.webhookTimeoutMs >= config.claimIdleMs) {
     throw new ConfigError(
       `BRAIN_WEBHOOK_TIMEOUT_MS: ${config.webhookTimeoutMs} must stay below BRAIN_CLAIM_IDLE_MS ` +
@@ -248,6 +271,9 @@ export function loadConfig(env: Env = process.env): Config {
  */
 const PublisherSchema = Type.Pick(ConfigSchema, [
   "redisUrl",
+  "redisMode",
+  "streamPartitions",
+  "redisMinReplicas",
   "mode",
   "stream",
   "maxBodyBytes",
@@ -260,11 +286,14 @@ export type PublisherConfig = StaticDecode<typeof PublisherSchema>;
 /** The publisher's part of the environment, validated like the server's (legacy flags are fatal too). */
 export function loadPublisherConfig(env: Env = process.env): PublisherConfig {
   rejectLegacyFlags(env);
-  return parse(PublisherSchema, readEnv(env, PublisherSchema.properties as Fields), env);
+  const config = parse(PublisherSchema, readEnv(env, PublisherSchema.properties as Fields), env);
+  checkRedisRules(config);
+  return config;
 }
 
-/** Masks the password of a connection URL for error messages and logs. */
+/** Masks the password of a connection URL (or of each in a comma-separated list) for error messages and logs. */
 export function maskUrl(url: string): string {
+  if (url.includes(",")) return url.split(",").map(maskUrl).join(",");
   try {
     const u = new URL(url);
     if (u.password) u.password = "****";

@@ -50,6 +50,7 @@ export const errors = {
   Internal: createError("INTERNAL_ERROR", "internal error", 500),
   StreamUnavailable: createError("STREAM_UNAVAILABLE", "the event stream (Redis) is unavailable; retry later", 503),
   DatabaseUnavailable: createError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later", 503),
+  NotReplicated: createError("NOT_REPLICATED", "%s", 503),
   Overloaded: createError("OVERLOADED", "the gateway is overloaded; retry later", 503),
   ShuttingDown: createError("SHUTTING_DOWN", "the gateway is shutting down; retry on another instance", 503),
 } as const;

@@ -63,7 +63,23 @@ export function createMetrics() {
       labelNames: ["subscriber"] as const,
       registers,
     }),
-    streamLength: new Gauge({ name: "brain_stream_length", help: "Entries in the event stream (XLEN)", registers }),
+    subscriberPartitionLag: new Gauge({
+      name: "brain_subscriber_partition_lag",
+      help: "Entries in one stream partition a subscriber's consumer group has not read yet",
+      labelNames: ["subscriber", "partition"] as const,
+      registers,
+    }),
+    streamLength: new Gauge({
+      name: "brain_stream_length",
+      help: "Entries in the event stream (XLEN, summed over partitions)",
+      registers,
+    }),
+    partitionLength: new Gauge({
+      name: "brain_stream_partition_length",
+      help: "Entries in one stream partition (XLEN)",
+      labelNames: ["partition"] as const,
+      registers,
+    }),
     redisUp: new Gauge({
       name: "brain_redis_up",
       help: "1 when Redis answered the scrape's queries, else 0",

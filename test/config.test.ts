@@ -1,5 +1,5 @@
 import t, { type Test } from "tap";
-import { ConfigError, loadConfig, loadPublisherConfig } from "../src/config.js";
+import { ConfigError, loadConfig, loadPublisherConfig, maskUrl } from "../src/config.js";
 import { TOKENS } from "./helpers/env.js";
 import { spawnGateway } from "./helpers/processes.js";
 
@@ -21,6 +21,9 @@ t.test("defaults: required mode, loopback host, and the documented value of ever
     port: 8080,
     host: "127.0.0.1",
     redisUrl: "redis://127.0.0.1:6379",
+    redisMode: "standalone",
+    streamPartitions: 1,
+    redisMinReplicas: 0,
     databaseUrl: "postgres://postgres@127.0.0.1:5432/postgres",
     mode: "required",
     stream: "brain:events:stream",
@@ -230,6 +233,9 @@ t.test(
   async (t) => {
     t.same(loadPublisherConfig({}), {
       redisUrl: "redis://127.0.0.1:6379",
+      redisMode: "standalone",
+      streamPartitions: 1,
+      redisMinReplicas: 0,
       mode: "required",
       stream: "brain:events:stream",
       maxBodyBytes: 1024 * 1024,
@@ -279,5 +285,37 @@ t.test("a real gateway with a bad configuration exits non-zero with one line nam
       t.match(lines[0], names);
       t.match(lines[0], /^fatal: /);
     }),
+  );
+});
+
+t.test("Redis Cluster and partition variables", async (t) => {
+  const seeds = "redis://127.0.0.1:7000,redis://127.0.0.1:7001";
+  const c = loadConfig({ BRAIN_REDIS_MODE: "cluster", REDIS_URL: seeds, BRAIN_STREAM_PARTITIONS: "16" });
+  t.equal(c.redisMode, "cluster");
+  t.equal(c.streamPartitions, 16);
+  t.equal(c.redisMinReplicas, 0);
+  t.throws(() => loadConfig({ REDIS_URL: seeds }), /REDIS_URL: a list of seed URLs needs BRAIN_REDIS_MODE=cluster/);
+  t.throws(() => loadConfig({ BRAIN_REDIS_MODE: "sentinel" }), /BRAIN_REDIS_MODE/);
+  t.throws(
+    () => loadConfig({ BRAIN_STREAM_PARTITIONS: "0" }),
+    /BRAIN_STREAM_PARTITIONS: 0 is out of range \(1\.\.1024\)/,
+  );
+  t.throws(() => loadConfig({ BRAIN_STREAM_PARTITIONS: "1025" }), /BRAIN_STREAM_PARTITIONS/);
+  t.throws(() => loadConfig({ BRAIN_REDIS_MIN_REPLICAS: "-1" }), /BRAIN_REDIS_MIN_REPLICAS/);
+  t.throws(
+    () => loadConfig({ BRAIN_STREAM: "a{b}", BRAIN_STREAM_PARTITIONS: "2" }),
+    /BRAIN_STREAM: must not contain \{ or \}/,
+  );
+  t.equal(loadConfig({ BRAIN_STREAM: "a{b}" }).stream, "a{b}", "one standalone partition keeps any name");
+  t.throws(() => loadConfig({ BRAIN_REDIS_MODE: "cluster", REDIS_URL: "redis://a:1,http://b:2" }), /REDIS_URL/);
+  t.throws(
+    () => loadPublisherConfig({ REDIS_URL: seeds }),
+    /needs BRAIN_REDIS_MODE=cluster/,
+    "the in-process publisher holds the same rules",
+  );
+  t.equal(
+    maskUrl("redis://u:secret@a:1,redis://u:secret@b:2"),
+    "redis://u:****@a:1,redis://u:****@b:2",
+    "every seed's password is masked",
   );
 });

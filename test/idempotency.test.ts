@@ -68,7 +68,9 @@ t.test("ingest idempotency", async (t) => {
     const second = await post(envelope({ id: "evt-hdr-1" }), "hdr-key-2");
     t.equal(first.statusCode, 202);
     t.equal(second.statusCode, 202, "a new header key is a new request even with the same body id");
-    const ttl = await app.redis.ttl(app.keys.idempotency(credentialId(PUBLISH_TOKEN), "key", "hdr-key-1"));
+    const ttl = await app.redis.ttl(
+      app.keys.partitions[0]!.idempotency(credentialId(PUBLISH_TOKEN), "key", "hdr-key-1"),
+    );
     t.ok(ttl > 86_000 && ttl <= 86_400, `TTL ${ttl} s is 24 h`);
   });
 
@@ -143,7 +145,7 @@ t.test("ingest idempotency", async (t) => {
       keys.some((k) => k.includes(PUBLISH_TOKEN) || k.includes(BOTH_TOKEN)),
       "the token itself is never part of a key",
     );
-    t.ok(keys.includes(app.keys.idempotency(credentialId(BOTH_TOKEN), "key", "scoped-key")));
+    t.ok(keys.includes(app.keys.partitions[0]!.idempotency(credentialId(BOTH_TOKEN), "key", "scoped-key")));
   });
 
   t.test("header keys and body ids are separate namespaces", async (t) => {

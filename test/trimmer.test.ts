@@ -20,7 +20,7 @@ function trimmerFor(app: FastifyInstance, maxLen: number, warnings: unknown[][] 
   return new Trimmer({
     redis: app.redis,
     db: app.db,
-    stream: app.keys.stream,
+    keys: app.keys,
     maxLen,
     retentionMs,
     metrics: app.metrics,

@@ -59,7 +59,7 @@
 import { TypeMatcher } from "../schemas/type-patterns.js";
 import { newestProcessedId, processedIds, type DeadLetterReason } from "../db/processed-events.js";
 import { decodeEntry } from "../stream/entries.js";
-import { compareIds } from "../stream/ids.js";
+import { compareIds, qualifyId } from "../stream/ids.js";
 import { groupName } from "../stream/keys.js";
 import { isNoGroup, recreateGroup } from "../stream/groups.js";
 import { ack, autoClaim, deleteDeadConsumers, ownClaim, type RawEntry } from "../stream/pel.js";
@@ -89,7 +89,13 @@ export class EventConsumer<R = void> {
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
-  /** Entries this process holds (checking, in flight, waiting for a retry or settling): leased. */
+  private readonly partition: number;
+  private readonly partitions: number;
+  /**
+   * Entries this process holds (checking, in flight, waiting for a retry or settling): leased.
+   * Here and in `retries` entries go by their id in the partition's stream; handlers, dedup rows
+   * and dead letters see the qualified id (stream/ids.ts).
+   */
   private readonly held = new Set<string>();
   /** Entries waiting for a retry → due time. */
   private readonly retries = new Map<string, number>();
@@ -105,11 +111,15 @@ export class EventConsumer<R = void> {
     this.group = groupName(opts.subscriber);
     this.handlers = new TypeMatcher(Object.entries(opts.handlers));
     this.maxAttempts = opts.maxAttempts ?? 8;
-    this.slots = new Slots(opts.maxInFlight ?? 32);
+    this.slots = opts.slots ?? new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
+    this.partition = opts.partition?.index ?? 0;
+    this.partitions = opts.partition?.count ?? 1;
     this.reader = new GroupReader(opts.redis, opts.stream, this.group, opts.consumer);
     const onError = (err: unknown) => this.warn(err, "settling deliveries failed; retrying");
-    this.settler = new Settler(opts.db, opts.redis, opts.stream, opts.subscriber, this.group, onError);
+    this.settler = new Settler(opts.db, opts.redis, opts.stream, opts.subscriber, this.group, onError, (id) =>
+      this.entryId(id),
+    );
   }
 
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
@@ -206,7 +216,7 @@ export class EventConsumer<R = void> {
     const unwanted: string[] = [];
     const wanted: ConsumedEvent[] = [];
     for (const e of entries) {
-      const decoded = decodeEntry(e.id, e.fields);
+      const decoded = decodeEntry(this.qualify(e.id), e.fields);
       if (e.fields === null)
         void this.deadLetter(
           e.id,
@@ -228,7 +238,7 @@ export class EventConsumer<R = void> {
           null,
         );
       else if (!this.handlerFor(decoded.event.type)) unwanted.push(e.id);
-      else wanted.push({ ...decoded, attempt: e.attempt });
+      else wanted.push({ ...decoded, attempt: e.attempt, partition: this.partition });
     }
     let done: Set<string> | null = null;
     for (let backoff = 200; done === null && !this.stopping; backoff = Math.min(backoff * 2, 5000)) {
@@ -244,11 +254,11 @@ export class EventConsumer<R = void> {
       }
     }
     if (done === null) {
-      for (const w of wanted) this.held.delete(w.streamMessageId); // stopping: they stay pending
+      for (const w of wanted) this.held.delete(this.entryId(w.streamMessageId)); // stopping: they stay pending
       return;
     }
     for (const w of wanted) {
-      if (done.has(w.streamMessageId)) unwanted.push(w.streamMessageId);
+      if (done.has(w.streamMessageId)) unwanted.push(this.entryId(w.streamMessageId));
       else this.launch(w);
     }
     if (unwanted.length > 0) {
@@ -269,7 +279,7 @@ export class EventConsumer<R = void> {
   }
 
   private async run(event: ConsumedEvent): Promise<void> {
-    const id = event.streamMessageId;
+    const id = this.entryId(event.streamMessageId);
     if (event.attempt > this.maxAttempts) {
       // Crashes or reclaims used up the attempts without a recorded answer.
       return this.deadLetter(
@@ -305,7 +315,7 @@ export class EventConsumer<R = void> {
     }
     if (error === null) {
       this.opts.onAttempt?.({ event, outcome: "delivered", value, error });
-      await this.settler.settle({ id, eventId: event.event.id ?? null });
+      await this.settler.settle({ id: event.streamMessageId, eventId: event.event.id ?? null });
       this.held.delete(id);
     } else if (error instanceof PermanentError || event.attempt >= this.maxAttempts) {
       this.opts.onAttempt?.({ event, outcome: "dead_lettered", value, error });
@@ -331,9 +341,20 @@ export class EventConsumer<R = void> {
     attempts: number,
     event: string | null,
   ): Promise<void> {
-    await this.settler.settle({ id, eventId, deadLetter: { reason, statusCode, error, attempts, event } });
+    const qualified = this.qualify(id);
+    await this.settler.settle({ id: qualified, eventId, deadLetter: { reason, statusCode, error, attempts, event } });
     this.held.delete(id);
-    this.opts.onDeadLetter?.(id, reason);
+    this.opts.onDeadLetter?.(qualified, reason);
+  }
+
+  /** The id handlers, dedup rows and dead letters know an entry by. */
+  private qualify(id: string): string {
+    return qualifyId(this.partitions, this.partition, id);
+  }
+
+  /** The entry's id in this partition's stream, from its qualified id. */
+  private entryId(qualified: string): string {
+    return this.partitions === 1 ? qualified : qualified.slice(qualified.indexOf(":") + 1);
   }
 
   /** Re-fetches due retries with an owner-only XCLAIM (bumping the attempt) and runs them again. */
@@ -396,13 +417,17 @@ export class EventConsumer<R = void> {
       await sleep(1000);
       return;
     }
-    const newest = await newestProcessedId(this.opts.db, this.opts.subscriber);
+    const prefix = this.qualify("");
+    const newest = await newestProcessedId(this.opts.db, this.opts.subscriber, prefix);
     const oldestWaiting = [...this.retries.keys()].sort(compareIds)[0] ?? null;
     const start = await recreateGroup(this.opts.redis, this.opts.stream, this.opts.subscriber, newest, oldestWaiting);
     // Their PEL entries vanished with the group; the recreated group reads them again.
     for (const id of this.retries.keys()) this.held.delete(id);
     this.retries.clear();
-    this.opts.log.warn({ subscriber: this.opts.subscriber, start }, "consumer group was missing (NOGROUP); recreated");
+    this.opts.log.warn(
+      { subscriber: this.opts.subscriber, partition: this.partition, start },
+      "consumer group was missing (NOGROUP); recreated",
+    );
   }
 
   private warn(err: unknown, msg: string): void {

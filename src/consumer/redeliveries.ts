@@ -7,7 +7,8 @@
  * row becomes `delivered` and the dead letter resolved, otherwise it stays open with the new error.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
+import type { StreamKeys } from "../stream/keys.js";
 import type { Db } from "../db/client.js";
 import { recordRedelivery, takeRedeliveryRequests, type DeadLetterRow } from "../db/dead-letters.js";
 import { decodeEntry, storedEvent } from "../stream/entries.js";
@@ -18,8 +19,8 @@ const TAKE = 10;
 
 export interface RedeliveriesOptions {
   db: Db;
-  redis: Redis;
-  stream: string;
+  redis: RedisClient;
+  keys: StreamKeys;
   subscriber: string;
   /** The consumer's handler for a type; undefined when it handles the type no longer. */
   handlerFor: (type: string) => EventHandler<unknown> | undefined;
@@ -52,10 +53,10 @@ export class Redeliveries {
   }
 
   private async redeliver(letter: DeadLetterRow): Promise<void> {
-    const { stream, redis, subscriber, log } = this.opts;
+    const { keys, redis, subscriber, log } = this.opts;
     const attempt = letter.attempts + 1;
     const started = performance.now();
-    const json = await storedEvent(redis, stream, letter);
+    const json = await storedEvent(redis, keys, letter);
     const decoded = json === null ? null : decodeEntry(letter.streamMessageId, ["event", json]);
     let error: string | null = null;
     if (decoded === null) error = "the event is no longer stored or holds no parseable event";
@@ -64,7 +65,7 @@ export class Redeliveries {
       if (handler === undefined) error = `the consumer has no handler for ${decoded.event.type} any more`;
       else {
         try {
-          await handler({ ...decoded, attempt });
+          await handler({ ...decoded, attempt, partition: keys.locate(letter.streamMessageId)?.partition.index ?? 0 });
         } catch (err) {
           error = err instanceof Error ? err.message : String(err);
         }

@@ -2,7 +2,7 @@
  * The settler of one EventConsumer: group commit of finished entries (dedup rows and dead
  * letters in one transaction, then one XACK).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import { isMissingSubscriber, type Db } from "../db/client.js";
 import { recordOutcomes, type Outcome } from "../db/processed-events.js";
 import { isNoGroup } from "../stream/groups.js";
@@ -38,11 +38,13 @@ export class Settler {
 
   constructor(
     private readonly db: Db,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly stream: string,
     private readonly subscriber: string,
     private readonly group: string,
     private readonly onError: (err: unknown) => void,
+    /** The entry's id in the partition's stream, from the qualified id settlements carry. */
+    private readonly entryId: (id: string) => string = (id) => id,
   ) {}
 
   /** Resolves once the entry is recorded and ACKed (or the settler was abandoned at shutdown). */
@@ -96,7 +98,7 @@ export class Settler {
             this.redis,
             this.stream,
             this.group,
-            acked.map((p) => p.id),
+            acked.map((p) => this.entryId(p.id)),
           );
         } catch (err) {
           // A vanished group has nothing to ACK; its recreation re-reads and dedups these.

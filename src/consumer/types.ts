@@ -4,16 +4,19 @@
  * state machine).
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import type { Db } from "../db/client.js";
 import type { DeadLetterReason } from "../db/processed-events.js";
 import type { DecodedEntry } from "../stream/entries.js";
+import type { Slots } from "./slots.js";
 
 export type { DeadLetterReason } from "../db/processed-events.js";
 
 /** An entry handed to a handler. `attempt` is 1-based and counts across crashes. */
 export interface ConsumedEvent extends DecodedEntry {
   attempt: number;
+  /** The stream partition the entry is in (0 with one partition). */
+  partition: number;
 }
 
 /**
@@ -72,7 +75,7 @@ export interface AttemptRecord<R = void> {
 
 export interface EventConsumerOptions<R = void> {
   /** Command connection (never blocks); the blocking reader is a duplicate of it. */
-  redis: Redis;
+  redis: RedisClient;
   db: Db;
   stream: string;
   subscriber: string;
@@ -87,6 +90,13 @@ export interface EventConsumerOptions<R = void> {
   claimIdleMs: number;
   maxAttempts?: number;
   maxInFlight?: number;
+  /**
+   * The partition `stream` is, and how many there are: entries are known by their qualified id
+   * (stream/ids.ts). Default: the only one.
+   */
+  partition?: { index: number; count: number };
+  /** max_in_flight shared with the subscriber's consumers of other partitions; `maxInFlight` resizes it. */
+  slots?: Slots;
   /** Stop reading new entries while this many wait for a retry (default 1000). */
   maxRetryBacklog?: number;
   onAttempt?: (record: AttemptRecord<R>) => void;

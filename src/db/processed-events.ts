@@ -3,7 +3,7 @@
  * was delivered or dead-lettered. `event_id` is an audit column only: a producer retry makes a
  * new id, while a Redis redelivery keeps the stream id (docs/CONTRACT.md §1).
  */
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db, Executor } from "./client.js";
 import { deadLetters, processedEvents } from "./schema.js";
 
@@ -26,16 +26,21 @@ export async function processedIds(db: Db, subscriber: string, ids: string[]): P
   return new Set(rows.map((r) => r.id));
 }
 
-/** The newest stream id this subscriber processed, in numeric id order; null if none. */
-export async function newestProcessedId(db: Db, subscriber: string): Promise<string | null> {
-  const id = processedEvents.streamMessageId;
+/**
+ * The newest stream id this subscriber processed in one partition, in numeric id order, without
+ * the partition's `prefix` (`3:`; "" with one partition); null if none. Runs only when a group
+ * vanished, so it may scan the subscriber's rows.
+ */
+export async function newestProcessedId(db: Db, subscriber: string, prefix = ""): Promise<string | null> {
+  const col = processedEvents.streamMessageId;
+  const id = sql`substr(${col}, ${prefix.length + 1})`;
   const rows = await db
     .select({ id })
     .from(processedEvents)
-    .where(eq(processedEvents.subscriberName, subscriber))
+    .where(and(eq(processedEvents.subscriberName, subscriber), sql`starts_with(${col}, ${prefix})`))
     .orderBy(sql`split_part(${id}, '-', 1)::numeric desc, split_part(${id}, '-', 2)::numeric desc`)
     .limit(1);
-  return rows[0]?.id ?? null;
+  return (rows[0]?.id as string | undefined) ?? null;
 }
 
 /** What a dead letter keeps of a failed entry. */

@@ -1,6 +1,7 @@
 /**
- * The dispatcher: one EventConsumer (consumer/event-consumer.ts, which documents the Redis structures
- * and the delivery state machine) per enabled subscriber, each delivering by webhook.
+ * The dispatcher: one PartitionedConsumer (an EventConsumer per partition: consumer/event-consumer.ts
+ * documents the Redis structures and the delivery state machine) per enabled subscriber, each
+ * delivering by webhook.
  *
  * Every process running it (BRAIN_ROLE all or dispatcher) joins every enabled subscriber's
  * consumer group under its own consumer name, so processes share the work and take over each
@@ -13,16 +14,17 @@
  * alone, until they can.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config.js";
-import { EventConsumer } from "../consumer/event-consumer.js";
+import { PartitionedConsumer } from "../consumer/partitioned.js";
 import type { EventHandler } from "../consumer/types.js";
 import type { Db } from "../db/client.js";
 import { isSubscriberEnabled } from "../db/subscribers.js";
 import type { Metrics } from "../metrics.js";
 import { listenForChanges } from "../stream/change-channel.js";
+import type { StreamKeys } from "../stream/keys.js";
 import { AttemptLog } from "./attempt-log.js";
 import { loadSubscribers, type SubscriberConfig, type UnreadableSubscriber } from "./subscriber-config.js";
 import type { AttemptResult, WebhookClient } from "./webhook-client.js";
@@ -37,11 +39,12 @@ export function consumerName(): string {
 
 export interface DispatcherOptions {
   config: Config;
+  keys: StreamKeys;
   db: Db;
   /** Command connection of the delivery side (stream/connections.ts `deliveryConnection`). */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the change channel; the dispatcher subscribes it. */
-  changes: Redis;
+  changes: RedisClient;
   changeChannel: string;
   client: WebhookClient;
   metrics: Metrics;
@@ -49,7 +52,7 @@ export interface DispatcherOptions {
 }
 
 interface Running {
-  consumer: EventConsumer<AttemptResult>;
+  consumer: PartitionedConsumer<AttemptResult>;
   current: SubscriberConfig;
 }
 
@@ -161,10 +164,10 @@ export class Dispatcher {
   private startConsumer(sub: SubscriberConfig): void {
     const { config, db, log } = this.opts;
     const run = { current: sub } as Running;
-    run.consumer = new EventConsumer({
+    run.consumer = new PartitionedConsumer({
       redis: this.opts.redis,
       db,
-      stream: config.stream,
+      keys: this.opts.keys,
       subscriber: sub.name,
       consumer: this.consumer,
       ...this.limits(sub, run),

@@ -5,7 +5,8 @@
  * dedup row's outcome becomes `delivered` and the dead letter is marked resolved; otherwise the
  * dead letter stays open with the new status and error.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
+import type { StreamKeys } from "../stream/keys.js";
 import type { Db } from "../db/client.js";
 import { findDeadLetter, recordRedelivery, requestRedelivery } from "../db/dead-letters.js";
 import { getSubscriberRow } from "../db/subscribers.js";
@@ -24,8 +25,8 @@ export interface RedeliverResult {
 
 export interface RedeliverContext {
   db: Db;
-  redis: Redis;
-  stream: string;
+  redis: RedisClient;
+  keys: StreamKeys;
   secretKey: string | null;
   client: WebhookClient;
 }
@@ -44,7 +45,7 @@ export async function redeliver(
   if (!row) throw new errors.NotFound(`no subscriber named ${name}`);
   const letter = await findDeadLetter(ctx.db, name, streamMessageId);
   if (!letter) throw new errors.NotFound(`subscriber ${name} has no dead letter for ${streamMessageId}`);
-  const json = await storedEvent(ctx.redis, ctx.stream, letter);
+  const json = await storedEvent(ctx.redis, ctx.keys, letter);
   if (json === null) {
     throw new errors.Conflict(`the event of ${streamMessageId} is no longer stored; there is nothing to redeliver`);
   }

@@ -5,7 +5,7 @@
  * attempt: returned on success, as the thrown error's `cause` otherwise.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import type { Db } from "../db/client.js";
 import { disableSubscriber } from "../db/subscribers.js";
 import { PermanentError, TransientError, type AttemptRecord, type EventHandler } from "../consumer/types.js";
@@ -19,7 +19,7 @@ export interface WebhookDeps {
   client: WebhookClient;
   db: Db;
   /** Announces on `changeChannel` that a 410 disabled the subscriber. */
-  redis: Redis;
+  redis: RedisClient;
   changeChannel: string;
   attempts: AttemptLog;
   metrics: Metrics;

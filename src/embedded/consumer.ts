@@ -7,13 +7,13 @@
  * its group, each as its own consumer, and take over each other's entries after a crash.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import { pino } from "pino";
 import { Compile } from "typebox/compile";
 import { Value } from "typebox/value";
 import type { EventSchemas } from "../catalog/types.js";
 import { loadConfig, maskUrl, type Config } from "../config.js";
-import { EventConsumer as GroupConsumer } from "../consumer/event-consumer.js";
+import { PartitionedConsumer } from "../consumer/partitioned.js";
 import { Redeliveries } from "../consumer/redeliveries.js";
 import { PermanentError, type ConsumedEvent, type EventHandler } from "../consumer/types.js";
 import { closeDb, connectDb, type Db } from "../db/client.js";
@@ -22,6 +22,7 @@ import { isSubscriberEnabled } from "../db/subscribers.js";
 import { consumerName } from "../delivery/dispatcher.js";
 import { EventTypePattern, SubscriberName } from "../schemas/subscriber.js";
 import { closeConnection, deliveryConnection, pingRedis } from "../stream/connections.js";
+import { layout } from "../stream/keys.js";
 import { registerInternalConsumer } from "../subscribers/internal.js";
 import type { ConsumerHandlers, EventConsumer, EventConsumerOptions } from "./types.js";
 
@@ -86,9 +87,9 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
   const wrapped = checkedHandlers(handlers as ConsumerHandlers, catalog);
   let started: Promise<void> | null = null;
   let stopping = false;
-  let consumer: GroupConsumer<unknown> | null = null;
+  let consumer: PartitionedConsumer<unknown> | null = null;
   let redeliveries: Redeliveries | null = null;
-  let redis: Redis | null = null;
+  let redis: RedisClient | null = null;
   let db: Db | null = null;
 
   async function connect(config: Config, log: FastifyBaseLogger): Promise<void> {
@@ -105,17 +106,18 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
     } catch (err) {
       throw new Error(`cannot reach Postgres at ${maskUrl(databaseUrl)} (${(err as Error).message})`);
     }
-    await registerInternalConsumer(db!, redis!, stream, {
+    const keys = layout({ ...config, stream });
+    await registerInternalConsumer(db!, redis!, keys, {
       name,
       eventTypes: types,
       description: options.description ?? null,
       startFrom: options.startFrom ?? "latest",
     });
     if (stopping) return;
-    consumer = new GroupConsumer<unknown>({
+    consumer = new PartitionedConsumer<unknown>({
       redis: redis!,
       db: db!,
-      stream,
+      keys,
       subscriber: name,
       consumer: consumerName(),
       handlers: wrapped,
@@ -131,7 +133,7 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
     redeliveries = new Redeliveries({
       db: db!,
       redis: redis!,
-      stream,
+      keys,
       subscriber: name,
       handlerFor: (type) => running.handlerFor(type),
       log,
@@ -144,7 +146,7 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
   async function begin(): Promise<void> {
     const config = loadConfig(options.env ?? process.env);
     const log = (options.logger ?? pino({ level: config.logLevel, name: "brain-event-consumer" })) as FastifyBaseLogger;
-    redis = deliveryConnection(options.redisUrl ?? config.redisUrl);
+    redis = deliveryConnection(options.redisUrl ?? config.redisUrl, config.redisMode);
     db = connectDb(options.databaseUrl ?? config.databaseUrl, 4);
     if (config.mode === "required") {
       try {

@@ -4,7 +4,7 @@
  * latest change; writes reload this process's registry before they answer, so the next request
  * here is already held to them.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import { errors } from "../errors.js";
 import type { EventTypeInfo, PutEventType } from "../schemas/event-type.js";
 import { readEventType, readEventTypes, removeEventType, writeEventType } from "../stream/event-types.js";
@@ -16,7 +16,7 @@ import { parseStoredEntry, type EventTypeRegistry } from "./registry.js";
 export const MAX_EVENT_TYPES = 1000;
 
 export interface EventTypeAdmin {
-  redis: Redis;
+  redis: RedisClient;
   keys: StreamKeys;
   registry: EventTypeRegistry;
 }

@@ -20,7 +20,8 @@ import { batchRequest, envelopeRef, EventEnvelope } from "../schemas/envelope.js
 import { toJsonSchema2020 } from "../schemas/json-schema.js";
 import { SchemaValidators, type BoundedValidate } from "../schemas/validators.js";
 import { closeConnection, requestConnection } from "../stream/connections.js";
-import { streamKeys } from "../stream/keys.js";
+import { layout } from "../stream/keys.js";
+import { checkPartitionCount } from "../stream/layout.js";
 import { Publisher } from "../stream/publisher.js";
 import { batchTooLarge, ingestBatch, ingestOne, type IngestContext } from "./ingest.js";
 import { admitSchema, type PayloadSchema } from "./payload-schemas.js";
@@ -117,13 +118,16 @@ export function createEventPublisher<C extends EventSchemas | undefined = undefi
   const config = loadPublisherConfig(env);
   const catalog = options.catalog === undefined ? undefined : compileCatalog(options.catalog);
 
-  const redis = requestConnection(config.redisUrl);
+  const redis = requestConnection(config.redisUrl, config.redisMode);
   let lastError: Error | undefined;
   redis.on("error", (err: Error) => (lastError = err));
-  const keys = streamKeys(config.stream);
+  const keys = layout(config);
   const registry = new EventTypeRegistry(redis, keys);
   const ctx: IngestContext = {
-    publisher: new Publisher(redis, keys),
+    publisher: new Publisher(redis, keys, {
+      partitions: config.streamPartitions,
+      minReplicas: config.redisMinReplicas,
+    }),
     limits: { maxEnvelopeBytes: config.maxEnvelopeBytes, maxBatch: config.maxBatch },
     types: { registry, requireRegistered: config.requireRegisteredTypes, catalog },
   };
@@ -155,6 +159,10 @@ export function createEventPublisher<C extends EventSchemas | undefined = undefi
       }
       // degraded: ioredis keeps reconnecting; publishing answers STREAM_UNAVAILABLE until then.
     }
+    // The partition count must match the stream's (stream/layout.ts), in either mode once Redis answers.
+    await checkPartitionCount(redis, keys, config.stream, config.stream).catch((err: Error) => {
+      if (config.mode === "required" || err instanceof StartupError) throw err;
+    });
     // Ingest loads the registry itself until one load succeeded (ingest/type-rules.ts).
     await registry.start().catch((err) => {
       if (config.mode === "required") throw err;

@@ -98,12 +98,13 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
     timestamp: event.timestamp ?? receivedAt.toISOString(),
     meta: event.meta,
   };
+  if (event.ordering_key !== undefined) stored.ordering_key = event.ordering_key;
   const json = JSON.stringify(stored);
   if (Buffer.byteLength(json) > limits.maxEnvelopeBytes) {
     const msg = `the envelope is larger than ${limits.maxEnvelopeBytes} bytes once stored`;
     throw fail(new errors.EnvelopeTooLarge(msg), { path: path || "/", message: msg });
   }
-  const item: PublishItem = { json, eventId: stored.id! };
+  const item: PublishItem = { json, eventId: stored.id!, routingKey: stored.ordering_key ?? stored.id! };
   // The fingerprint only matters with an idempotency key: without one, skip its hash.
   if (event.id !== undefined) {
     item.idempotencyKey = event.id;

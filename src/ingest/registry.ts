@@ -11,7 +11,7 @@
  * Types are Map keys, never object keys: a type named `constructor` or `valueOf` finds nothing
  * it did not register.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import type { EventTypeInfo } from "../schemas/event-type.js";
 import { readEventTypes, readEventTypesVersion } from "../stream/event-types.js";
 import type { StreamKeys } from "../stream/keys.js";
@@ -67,7 +67,7 @@ export class EventTypeRegistry {
   #failing = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
     private readonly log?: RegistryLog,
   ) {}

@@ -17,10 +17,11 @@ declare module "fastify" {
  */
 export default fp(
   async (app) => {
-    const redis = deliveryConnection(app.config.redisUrl);
-    const changes = deliveryConnection(app.config.redisUrl);
+    const redis = deliveryConnection(app.config.redisUrl, app.config.redisMode);
+    const changes = deliveryConnection(app.config.redisUrl, app.config.redisMode);
     const dispatcher = new Dispatcher({
       config: app.config,
+      keys: app.keys,
       db: app.db,
       redis,
       changes,

@@ -18,7 +18,7 @@ export default fp(
     const trimmer = new Trimmer({
       redis: app.redis,
       db: app.db,
-      stream: app.keys.stream,
+      keys: app.keys,
       maxLen: streamMaxLen,
       retentionMs: app.config.streamRetentionMs,
       metrics: app.metrics,

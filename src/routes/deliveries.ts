@@ -20,7 +20,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (): RedeliverContext => ({
     db: app.db,
     redis: app.redis,
-    stream: app.keys.stream,
+    keys: app.keys,
     secretKey: app.config.secretKey,
     client: app.webhooks,
   });

@@ -34,7 +34,7 @@ const subscriberRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (context ??= {
       db: app.db,
       redis: app.redis,
-      stream: app.keys.stream,
+      keys: app.keys,
       changedChannel: app.keys.subscribersChanged,
       config: app.config,
       onNotifyError: (err) =>

@@ -74,9 +74,11 @@ export const Readiness = Type.Object(
  * keeps each part within 2^64 − 1, so an id Redis would refuse is a 400 before it reaches Redis.
  */
 export const StreamId = Type.String({
-  pattern: "^[0-9]{1,20}-[0-9]{1,20}$",
+  pattern: "^((0|[1-9][0-9]{0,3}):)?[0-9]{1,20}-[0-9]{1,20}$",
   format: "stream-id",
   maxLength: 50,
-  description: "`<milliseconds>-<sequence>`, each part at most 18446744073709551615",
+  description:
+    "`<milliseconds>-<sequence>`, each part at most 18446744073709551615; with BRAIN_STREAM_PARTITIONS > 1 " +
+    "prefixed by the partition, `<partition>:<milliseconds>-<sequence>`",
   examples: ["1732640000000-0"],
 });

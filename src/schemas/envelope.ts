@@ -45,6 +45,15 @@ export const EventEnvelope = Type.Object(
       Type.String({ format: "date-time", description: "RFC 3339; the receive time when absent" }),
     ),
     meta: EventMeta,
+    ordering_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description:
+          'picks the partition (else the id does) and, for subscribers with `ordering: "key"`, orders delivery: ' +
+          "events with one ordering_key reach such a subscriber one at a time, in stream order",
+      }),
+    ),
   },
   { $id: "EventEnvelope", additionalProperties: false, description: "A BRAiN event envelope, schema_version 1." },
 );

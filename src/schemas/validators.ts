@@ -26,9 +26,12 @@ const U64_MAX = "18446744073709551615";
 const fitsU64 = (digits: string) =>
   digits.length < U64_MAX.length || (digits.length === U64_MAX.length && digits <= U64_MAX);
 
-/** `<ms>-<seq>` with both parts within 2^64 − 1: Redis refuses anything larger. */
+/**
+ * `<ms>-<seq>` with both parts within 2^64 − 1 (Redis refuses anything larger), optionally after a
+ * partition prefix `<partition>:` (stream/ids.ts; whether it fits the deployment is the route's check).
+ */
 export function isStreamId(text: string): boolean {
-  const m = /^([0-9]{1,20})-([0-9]{1,20})$/.exec(text);
+  const m = /^(?:(?:0|[1-9][0-9]{0,3}):)?([0-9]{1,20})-([0-9]{1,20})$/.exec(text);
   return m !== null && fitsU64(m[1]!.replace(/^0+(?=.)/, "")) && fitsU64(m[2]!.replace(/^0+(?=.)/, ""));
 }
 

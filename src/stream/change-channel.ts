@@ -3,10 +3,10 @@
  * subscriber, its name is published so every dispatcher reloads at once. A lost message costs
  * only latency: dispatchers also poll (delivery/dispatcher.ts).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 
 /** Publishes a subscriber's name on the channel. */
-export async function announceChange(redis: Redis, channel: string, subscriber: string): Promise<void> {
+export async function announceChange(redis: RedisClient, channel: string, subscriber: string): Promise<void> {
   await redis.publish(channel, subscriber);
 }
 
@@ -15,7 +15,7 @@ export async function announceChange(redis: Redis, channel: string, subscriber: 
  * subscribed it takes no other command. It subscribes once connected, however late that is; after
  * a reconnect ioredis subscribes again by itself.
  */
-export function listenForChanges(redis: Redis, channel: string, onChange: (subscriber: string) => void): void {
+export function listenForChanges(redis: RedisClient, channel: string, onChange: (subscriber: string) => void): void {
   redis.on("message", (_channel: string, subscriber: string) => onChange(subscriber));
   let subscribed = false;
   const subscribe = () => {

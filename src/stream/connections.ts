@@ -1,18 +1,88 @@
 /**
  * Redis connections, made here and nowhere else (lint: no value import of ioredis outside
  * src/stream/ and the Redis plugin). Each comes with every Lua script registered (scripts.ts).
+ *
+ * BRAIN_REDIS_MODE picks a plain connection (`standalone`) or an ioredis Cluster (`cluster`,
+ * REDIS_URL a comma-separated list of seed URLs). Both speak the same commands; where they
+ * differ (a blocking duplicate, WAIT, the cluster's health) the difference lives in this module
+ * and in publisher.ts. docs/CLUSTER.md has the measurements behind the cluster options.
  */
-import { Redis } from "ioredis";
+import { Cluster, Redis, type ClusterOptions } from "ioredis";
 import { withScripts } from "./scripts.js";
 
+/** A connection in either mode: commands, scripts and pipelines are the same. */
+export type RedisClient = Redis | Cluster;
+
+export type RedisMode = "standalone" | "cluster";
+
 const reconnect = (times: number) => Math.min(100 * 2 ** times, 2000);
+
+/** The seed URLs of REDIS_URL in cluster mode (comma-separated). */
+export function seedUrls(url: string): string[] {
+  return url
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+}
+
+/** Host, port, credentials and TLS of each seed, as ioredis Cluster takes them. */
+function clusterSeeds(url: string): {
+  nodes: { host: string; port: number }[];
+  redisOptions: ClusterOptions["redisOptions"];
+} {
+  const urls = seedUrls(url).map((u) => new URL(u));
+  const first = urls[0]!;
+  return {
+    nodes: urls.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    redisOptions: {
+      username: first.username ? decodeURIComponent(first.username) : undefined,
+      password: first.password ? decodeURIComponent(first.password) : undefined,
+      ...(first.protocol === "rediss:" ? { tls: {} } : {}),
+    },
+  };
+}
+
+/**
+ * A cluster client. The retry budget (`retryDelay… × maxRedirections`) decides how long a command
+ * rides out a failover before it fails: measured here, a failover takes the node timeout plus
+ * 2.4–3.9 s (docs/CLUSTER.md).
+ */
+function cluster(url: string, budget: { delayMs: number; redirections: number }, options: ClusterOptions): Cluster {
+  const { nodes, redisOptions } = clusterSeeds(url);
+  return new Cluster(nodes, {
+    lazyConnect: true,
+    retryDelayOnFailover: budget.delayMs,
+    retryDelayOnClusterDown: budget.delayMs,
+    retryDelayOnTryAgain: budget.delayMs,
+    maxRedirections: budget.redirections,
+    // Off by default in ioredis: without it, a moved slot is learned only from an error.
+    slotsRefreshInterval: 5000,
+    clusterRetryStrategy: reconnect,
+    ...options,
+    redisOptions: { connectTimeout: 3000, ...redisOptions, ...options.redisOptions },
+  });
+}
 
 /**
  * A connection that serves requests. While Redis is down a command fails at once (no offline
  * queue), and a command in flight when the link drops is never resent later: a request answered
- * 503 must not be appended behind the client's back.
+ * 503 must not be appended behind the client's back. In cluster mode a command rides out a
+ * moved slot or a short failover for about 3 s, then fails (503); no auto-pipelining there,
+ * since ioredis does not retry a pipeline in which a write succeeded (docs/CLUSTER.md).
  */
-export function requestConnection(url: string): Redis {
+export function requestConnection(url: string, mode: RedisMode = "standalone"): RedisClient {
+  if (mode === "cluster") {
+    return withScripts(
+      cluster(
+        url,
+        { delayMs: 200, redirections: 16 },
+        {
+          enableOfflineQueue: false,
+          redisOptions: { commandTimeout: 3000, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+        },
+      ),
+    );
+  }
   return withScripts(
     new Redis(url, {
       lazyConnect: true,
@@ -33,32 +103,51 @@ export function requestConnection(url: string): Redis {
  * A connection of the delivery side: commands fail after one retry while Redis is down (the
  * loops back off and retry themselves), and no command timeout, since the blocking reader's
  * XREADGROUP … BLOCK runs on a duplicate of it. Connects on first use; errors are reported by
- * the loops that use it.
+ * the loops that use it. In cluster mode commands wait out a failover (up to ~30 s).
  */
-export function deliveryConnection(url: string): Redis {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    retryStrategy: reconnect,
-  });
+export function deliveryConnection(url: string, mode: RedisMode = "standalone"): RedisClient {
+  const redis =
+    mode === "cluster"
+      ? cluster(url, { delayMs: 500, redirections: 64 }, {})
+      : new Redis(url, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 3000,
+          retryStrategy: reconnect,
+        });
   redis.on("error", () => {});
   return withScripts(redis);
 }
 
 /** A lazily connecting duplicate of `redis` for blocking reads, which would stall every other command on it. */
-export function blockingDuplicate(redis: Redis): Redis {
-  const blocking = redis.duplicate({ lazyConnect: true });
+export function blockingDuplicate(redis: RedisClient): RedisClient {
+  const blocking =
+    redis instanceof Cluster
+      ? redis.duplicate(undefined, { lazyConnect: true, redisOptions: { commandTimeout: undefined } })
+      : redis.duplicate({ lazyConnect: true });
   blocking.on("error", () => {}); // reported by the read loop
   return blocking;
 }
 
+/** Connects a lazy connection; resolves at once when it is connected or connecting already. */
+export async function ensureConnected(redis: RedisClient): Promise<void> {
+  if (redis.status === "wait") await redis.connect();
+}
+
 /** Closes a connection: QUIT when it answers, else drop it. */
-export async function closeConnection(redis: Redis): Promise<void> {
+export async function closeConnection(redis: RedisClient): Promise<void> {
   await redis.quit().catch(() => redis.disconnect());
 }
 
-/** One round trip (readiness); rejects while Redis is unreachable. */
-export async function pingRedis(redis: Redis): Promise<void> {
-  await redis.ping();
+/**
+ * One round trip (readiness); rejects while Redis is unreachable, and in cluster mode while the
+ * node asked does not report `cluster_state:ok` (slots uncovered during a failover).
+ */
+export async function pingRedis(redis: RedisClient): Promise<void> {
+  if (!(redis instanceof Cluster)) {
+    await redis.ping();
+    return;
+  }
+  const info = await redis.cluster("INFO");
+  if (!/cluster_state:ok/.test(String(info))) throw new Error("cluster_state is not ok");
 }

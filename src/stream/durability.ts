@@ -8,17 +8,17 @@
  *   `volatile-*` policies evict only keys with a TTL, the idempotency records among them.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { StartupError } from "../errors.js";
 
 /** The value of one setting (CONFIG GET answers [name, value]); managed Redis often renames or disables CONFIG. */
-async function setting(redis: Redis, name: string): Promise<string | undefined> {
+async function setting(redis: RedisClient, name: string): Promise<string | undefined> {
   const [, value] = (await redis.config("GET", name)) as string[];
   return value;
 }
 
 /** Logs one warning when Redis keeps nothing on disk. */
-async function checkPersistence(redis: Redis, log: FastifyBaseLogger): Promise<void> {
+async function checkPersistence(redis: RedisClient, log: FastifyBaseLogger): Promise<void> {
   const appendonly = await setting(redis, "appendonly");
   const save = await setting(redis, "save");
   if (appendonly !== "yes" && (save === undefined || save.trim() === "")) {
@@ -30,7 +30,7 @@ async function checkPersistence(redis: Redis, log: FastifyBaseLogger): Promise<v
 }
 
 /** Refuses (required mode) or warns about an eviction policy that can drop the stream. */
-async function checkEviction(redis: Redis, log: FastifyBaseLogger, fatal: boolean): Promise<void> {
+async function checkEviction(redis: RedisClient, log: FastifyBaseLogger, fatal: boolean): Promise<void> {
   const policy = (await setting(redis, "maxmemory-policy")) ?? "";
   if (policy.startsWith("allkeys-")) {
     const message =
@@ -51,7 +51,7 @@ async function checkEviction(redis: Redis, log: FastifyBaseLogger, fatal: boolea
  * Checks persistence and the eviction policy once Redis answers: at once in `required` mode
  * (where an evicting policy stops the start-up), on the first connection in `degraded` mode.
  */
-export async function checkDurability(redis: Redis, log: FastifyBaseLogger, mode: "required" | "degraded") {
+export async function checkDurability(redis: RedisClient, log: FastifyBaseLogger, mode: "required" | "degraded") {
   const check = async () => {
     try {
       await checkPersistence(redis, log);

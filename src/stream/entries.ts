@@ -2,7 +2,8 @@
  * Stream entries as the rest of the gateway sees them: decoded envelopes, read back for browsing,
  * redelivery and the trimmer. Each entry has one field, `event`, the envelope JSON as stored.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
+import type { StreamKeys } from "./keys.js";
 import type { EventEnvelope } from "../schemas/envelope.js";
 
 /** A stream entry decoded for browsing or delivery. */
@@ -44,7 +45,7 @@ export type RawRange = [string, string[]][];
 
 /** Up to `count` raw entries after `after` (exclusive; from the start when undefined), oldest first. */
 export async function rangeAfter(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   after: string | undefined,
   count: number,
@@ -65,7 +66,7 @@ const PAGE_CHUNK = 100;
  * little more than it returns.
  */
 export async function rangePage(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   after: string | undefined,
   count: number,
@@ -93,7 +94,7 @@ export async function rangePage(
 }
 
 /** The stored entry `id`, decoded; null when it is no longer in the stream. */
-export async function readEntry(redis: Redis, stream: string, id: string): Promise<DecodedEntry | null> {
+export async function readEntry(redis: RedisClient, stream: string, id: string): Promise<DecodedEntry | null> {
   const [entry] = (await redis.xrange(stream, id, id)) as RawRange;
   return decodeEntry(id, entry?.[1] ?? null);
 }
@@ -103,14 +104,16 @@ export async function readEntry(redis: Redis, stream: string, id: string): Promi
  * holds it (a `trimmed` dead letter kept none: it may have been cut only from that group's view).
  */
 export async function storedEvent(
-  redis: Redis,
-  stream: string,
+  redis: RedisClient,
+  keys: StreamKeys,
   letter: { event: string | null; streamMessageId: string },
 ): Promise<string | null> {
-  return letter.event ?? (await readEntry(redis, stream, letter.streamMessageId))?.json ?? null;
+  if (letter.event !== null) return letter.event;
+  const at = keys.locate(letter.streamMessageId);
+  return at === null ? null : ((await readEntry(redis, at.partition.stream, at.id))?.json ?? null);
 }
 
 /** Entries in the stream (XLEN); 0 when it does not exist. */
-export async function streamLength(redis: Redis, stream: string): Promise<number> {
+export async function streamLength(redis: RedisClient, stream: string): Promise<number> {
   return redis.xlen(stream);
 }

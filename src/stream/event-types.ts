@@ -4,7 +4,7 @@
  * schemas is the ingest layer's (ingest/registry.ts). Every change moves the version in the same
  * script (scripts.ts), which is what lets other processes notice it with one GET.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { redisFailure } from "../errors.js";
 import type { StreamKeys } from "./keys.js";
 
@@ -15,7 +15,7 @@ export interface RegistrySnapshot {
 }
 
 /** The registry's version; "" when it was never changed (or Redis lost it). */
-export async function readEventTypesVersion(redis: Redis, keys: StreamKeys): Promise<string> {
+export async function readEventTypesVersion(redis: RedisClient, keys: StreamKeys): Promise<string> {
   try {
     return (await redis.get(keys.eventTypesVersion)) ?? "";
   } catch (cause) {
@@ -24,7 +24,7 @@ export async function readEventTypesVersion(redis: Redis, keys: StreamKeys): Pro
 }
 
 /** Every entry and the version they belong to, read in one MULTI so the two agree. */
-export async function readEventTypes(redis: Redis, keys: StreamKeys): Promise<RegistrySnapshot> {
+export async function readEventTypes(redis: RedisClient, keys: StreamKeys): Promise<RegistrySnapshot> {
   let replies: [Error | null, unknown][] | null;
   try {
     replies = await redis.multi().get(keys.eventTypesVersion).hgetall(keys.eventTypes).exec();
@@ -39,7 +39,7 @@ export async function readEventTypes(redis: Redis, keys: StreamKeys): Promise<Re
 }
 
 /** One entry's stored JSON, or null when the type is not registered. */
-export async function readEventType(redis: Redis, keys: StreamKeys, type: string): Promise<string | null> {
+export async function readEventType(redis: RedisClient, keys: StreamKeys, type: string): Promise<string | null> {
   try {
     return await redis.hget(keys.eventTypes, type);
   } catch (cause) {
@@ -56,7 +56,7 @@ export type PutResult = { outcome: "created" | "replaced"; stored: string } | { 
  * A new entry is refused while `max` types are registered.
  */
 export async function writeEventType(
-  redis: Redis,
+  redis: RedisClient,
   keys: StreamKeys,
   type: string,
   json: string,
@@ -75,7 +75,7 @@ export async function writeEventType(
 }
 
 /** Removes one entry; false when there was none. */
-export async function removeEventType(redis: Redis, keys: StreamKeys, type: string): Promise<boolean> {
+export async function removeEventType(redis: RedisClient, keys: StreamKeys, type: string): Promise<boolean> {
   try {
     return (await redis.brainEventTypeDelete(keys.eventTypes, keys.eventTypesVersion, type)) === 1;
   } catch (cause) {

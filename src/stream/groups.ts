@@ -3,9 +3,9 @@
  * destroyed with the subscriber, recreated after they vanished (NOGROUP), and read for their
  * live counters (XINFO GROUPS). Reading and acknowledging entries is pel.ts and reader.ts.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { compareIds } from "./ids.js";
-import { groupName } from "./keys.js";
+import { groupName, type StreamKeys } from "./keys.js";
 import { withScripts } from "./scripts.js";
 
 const message = (err: unknown): string => String((err as Error | undefined)?.message ?? "");
@@ -33,7 +33,7 @@ export function startId(startFrom: string): string {
  * the caller holds the new row: it is replaced, so the new subscriber starts where it asked to
  * and inherits no stale pending entries.
  */
-export async function createGroup(redis: Redis, stream: string, subscriber: string, id: string): Promise<void> {
+export async function createGroup(redis: RedisClient, stream: string, subscriber: string, id: string): Promise<void> {
   const group = groupName(subscriber);
   const r = withScripts(redis);
   try {
@@ -52,7 +52,7 @@ export async function createGroup(redis: Redis, stream: string, subscriber: stri
  * another process recreated first is kept as it is. Returns the start id.
  */
 export async function recreateGroup(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   subscriber: string,
   from: string | null,
@@ -72,7 +72,7 @@ export async function recreateGroup(
 }
 
 /** Destroys the subscriber's group (its pending entries go with it); absent is fine. */
-export async function destroyGroup(redis: Redis, stream: string, subscriber: string): Promise<void> {
+export async function destroyGroup(redis: RedisClient, stream: string, subscriber: string): Promise<void> {
   try {
     await redis.xgroup("DESTROY", stream, groupName(subscriber));
   } catch (err) {
@@ -89,7 +89,7 @@ export interface GroupInfo {
 }
 
 /** Every group on the stream, from one XINFO GROUPS call; empty when the stream does not exist. */
-export async function groupInfos(redis: Redis, stream: string): Promise<Map<string, GroupInfo>> {
+export async function groupInfos(redis: RedisClient, stream: string): Promise<Map<string, GroupInfo>> {
   let reply: unknown[];
   try {
     reply = (await redis.xinfo("GROUPS", stream)) as unknown[];
@@ -115,7 +115,56 @@ export async function groupInfos(redis: Redis, stream: string): Promise<Map<stri
 }
 
 /** The oldest entry the group holds pending (read, not yet ACKed); null when none. */
-export async function oldestPending(redis: Redis, stream: string, group: string): Promise<string | null> {
+export async function oldestPending(redis: RedisClient, stream: string, group: string): Promise<string | null> {
   const summary = (await redis.xpending(stream, group)) as [number, string | null, ...unknown[]];
   return summary[1] ?? null;
+}
+
+/**
+ * Creates the subscriber's group on every partition, each starting after `id` (`$`, `0`, or a
+ * stream id: ids are times, so one id means the same moment in every partition).
+ */
+export async function createGroups(
+  redis: RedisClient,
+  keys: StreamKeys,
+  subscriber: string,
+  id: string,
+): Promise<void> {
+  await Promise.all(keys.partitions.map((p) => createGroup(redis, p.stream, subscriber, id)));
+}
+
+/** Destroys the subscriber's group on every partition. */
+export async function destroyGroups(redis: RedisClient, keys: StreamKeys, subscriber: string): Promise<void> {
+  await Promise.all(keys.partitions.map((p) => destroyGroup(redis, p.stream, subscriber)));
+}
+
+/** A group's counters summed over the partitions, with each partition's own. */
+export interface PartitionedGroupInfo extends GroupInfo {
+  /** By partition index; a partition where the group is missing has none. */
+  partitions: Map<number, GroupInfo>;
+}
+
+/**
+ * Every group's counters over all partitions (one XINFO GROUPS per partition). `lag` is null when
+ * any partition cannot tell it; `lastDeliveredId` is partition 0's.
+ */
+export async function partitionedGroupInfos(
+  redis: RedisClient,
+  keys: StreamKeys,
+): Promise<Map<string, PartitionedGroupInfo>> {
+  const infos = await Promise.all(keys.partitions.map((p) => groupInfos(redis, p.stream)));
+  const merged = new Map<string, PartitionedGroupInfo>();
+  infos.forEach((groups, index) => {
+    for (const [name, g] of groups) {
+      const sum = merged.get(name);
+      if (sum === undefined) {
+        merged.set(name, { ...g, partitions: new Map([[index, g]]) });
+        continue;
+      }
+      sum.pending += g.pending;
+      sum.lag = sum.lag === null || g.lag === null ? null : sum.lag + g.lag;
+      sum.partitions.set(index, g);
+    }
+  });
+  return merged;
 }

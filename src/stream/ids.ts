@@ -15,3 +15,31 @@ export function nextId(id: string): string {
   const [ms = "0", seq = "0"] = id.split("-");
   return `${ms}-${BigInt(seq) + 1n}`;
 }
+
+/**
+ * A stream id is unique only inside its partition, so with more than one partition every id the
+ * gateway shows or stores (webhook-id, dedup key, dead letters, cursors, the attempt log) is
+ * `<partition>:<ms>-<seq>`. With one partition it stays the bare id: existing ids keep their meaning.
+ */
+export interface PartitionedId {
+  partition: number;
+  id: string;
+}
+
+/** The id as shown and stored: bare with one partition, `<partition>:<id>` otherwise. */
+export function qualifyId(partitions: number, partition: number, id: string): string {
+  return partitions === 1 ? id : `${partition}:${id}`;
+}
+
+/**
+ * Splits an id as shown back into partition and stream id; null when it does not fit this
+ * deployment (a bare id with several partitions, a partition prefix with one, a partition out of range).
+ */
+export function parseQualifiedId(partitions: number, text: string): PartitionedId | null {
+  const colon = text.indexOf(":");
+  if (partitions === 1) return colon < 0 ? { partition: 0, id: text } : null;
+  if (colon < 0) return null;
+  const prefix = text.slice(0, colon);
+  if (!/^(0|[1-9][0-9]{0,3})$/.test(prefix) || Number(prefix) >= partitions) return null;
+  return { partition: Number(prefix), id: text.slice(colon + 1) };
+}

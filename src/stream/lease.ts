@@ -5,15 +5,15 @@
  * brainLeaseRelease (scripts.ts).
  */
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { withScripts } from "./scripts.js";
 
 export class Lease {
   private readonly token = randomUUID();
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly key: string,
     private readonly ttlMs: number,
   ) {

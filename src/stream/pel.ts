@@ -3,7 +3,7 @@
  * takeover of dead consumers' entries), ACKs, and the clean-up of exited consumers. The blocking
  * read is reader.ts; the state machine these serve is consumer/event-consumer.ts.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { withScripts } from "./scripts.js";
 
 /** A raw stream entry; `fields` is null when the entry was trimmed away while pending. */
@@ -29,7 +29,7 @@ const CLAIM_CHUNK = 500;
  * counts a delivery) the entries this consumer owns (script brainOwnClaim).
  */
 export async function ownClaim(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   group: string,
   consumer: string,
@@ -54,7 +54,7 @@ export async function ownClaim(
  * XPENDING, so they keep counting across crashes.
  */
 export async function autoClaim(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   group: string,
   consumer: string,
@@ -86,7 +86,7 @@ export async function autoClaim(
 }
 
 /** Acknowledges entries: they leave the group's PEL for good. */
-export async function ack(redis: Redis, stream: string, group: string, ids: string[]): Promise<void> {
+export async function ack(redis: RedisClient, stream: string, group: string, ids: string[]): Promise<void> {
   if (ids.length > 0) await redis.xack(stream, group, ...ids);
 }
 
@@ -96,7 +96,7 @@ export async function ack(redis: Redis, stream: string, group: string, ids: stri
  * loses nothing (it owns no entry) and is recreated by its next read.
  */
 export async function deleteDeadConsumers(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   group: string,
   self: string,

@@ -3,11 +3,26 @@
  *
  * Appends with idempotency keys run inside one Lua script (scripts.ts, brainPublish) so that the
  * check, the XADD and the idempotency record are atomic: two racing requests with the same key
- * append once.
+ * append once. Each event goes to the partition of its routing key (keys.ts `partitionOf`); a
+ * script only ever touches one partition's keys, which share one cluster slot.
+ *
+ * A batch that spans partitions is checked in full first (every idempotency key of every
+ * partition: a conflict anywhere appends nothing), then written one script per partition, all at
+ * once. If a partition's write then fails, the others may have been appended: the answer is 503,
+ * and a retry with the same ids (or Idempotency-Key) replays what was appended and appends the
+ * rest, so nothing is written twice. Events without an id are the exception: they get a new id on
+ * each try (docs/CLUSTER.md).
+ *
+ * With BRAIN_REDIS_MIN_REPLICAS > 0, each partition's script and a WAIT go in one pipeline, so
+ * WAIT runs on the connection that wrote (WAIT counts only its own connection's writes). The
+ * write is answered only once that many replicas hold it; else 503 `NOT_REPLICATED`. A replay is
+ * confirmed the same way, so a retry is never answered 200 for an entry a failover could lose.
  */
-import type { Redis } from "ioredis";
-import { redisFailure } from "../errors.js";
-import type { IdempotencyKind, StreamKeys } from "./keys.js";
+import { Cluster } from "ioredis";
+import { errors, redisFailure } from "../errors.js";
+import type { RedisClient } from "./connections.js";
+import { qualifyId } from "./ids.js";
+import { partitionOf, type IdempotencyKind, type PartitionKeys, type StreamKeys } from "./keys.js";
 import { withScripts } from "./scripts.js";
 
 /** Idempotency records live 24 h (docs/CONTRACT.md §3). */
@@ -17,6 +32,8 @@ export interface PublishItem {
   /** The envelope as it will be stored and delivered. */
   json: string;
   eventId: string;
+  /** Picks the partition: the event's ordering_key; its id when absent. */
+  routingKey?: string;
   /** Idempotency-Key header or body id; absent when the request has neither. */
   idempotencyKey?: string;
   /** Which of the two `idempotencyKey` is: they are kept apart (keys.ts). */
@@ -34,26 +51,57 @@ export type PublishOutcome = "created" | "replayed" | "conflict" | "skipped";
 
 export interface PublishResult {
   outcome: PublishOutcome;
-  /** The new stream id, or the one recorded with the key ("" when skipped). */
+  /** The new stream id, or the one recorded with the key ("" when skipped); qualified (ids.ts). */
   streamMessageId: string;
   eventId: string;
   fingerprint: string;
 }
 
+export interface PublisherOptions {
+  /** BRAIN_STREAM_PARTITIONS: the length of `keys.partitions`. */
+  partitions: number;
+  /** BRAIN_REDIS_MIN_REPLICAS; 0 answers once the master has the entry. */
+  minReplicas?: number;
+  /** How long WAIT may take before the write is answered 503. */
+  replicaTimeoutMs?: number;
+}
+
+type Reply = [0 | 1 | 2 | 3, string][];
+
 const OUTCOMES: PublishOutcome[] = ["replayed", "created", "conflict", "skipped"];
 
+/** Errors after which the command was certainly not applied (a redirect or a cluster without owner). */
+const NOT_APPLIED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING)\b/;
+/** Errors after which the command may or may not have been applied. */
+const UNKNOWN_OUTCOME = /Connection is closed|Command aborted due to connection close|Too many Cluster redirections/;
+/** A pipelined write is retried for this long through a failover; then 503. */
+const RETRY_BUDGET_MS = 3000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The fingerprint at the end of a record `<stream id> <event id> <fingerprint>`. */
+const recordFingerprint = (record: string) => record.slice(record.lastIndexOf(" ") + 1);
+
 export class Publisher {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
+  private readonly partitions: number;
+  private readonly minReplicas: number;
+  private readonly replicaTimeoutMs: number;
+  private holdReason: string | null = null;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: StreamKeys,
+    options: PublisherOptions = { partitions: keys.partitions.length },
   ) {
     this.redis = withScripts(redis);
+    this.partitions = options.partitions;
+    this.minReplicas = options.minReplicas ?? 0;
+    this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
   }
 
   /**
-   * Appends the items in order, all in one atomic script, with idempotency keys scoped to
+   * Appends the items, each partition's in order and atomically, with idempotency keys scoped to
    * `credential` (plugins/auth.ts; "" for in-process producers); Redis failures become 503 (400
    * when Redis refused a value of the request). Without idempotency keys there is nothing to
    * check: one item is a plain XADD (less than half of Redis's CPU), a batch a leaner script
@@ -61,47 +109,186 @@ export class Publisher {
    * queued XADDs (a Command and a promise each).
    */
   async publish(items: PublishItem[], credential = ""): Promise<PublishResult[]> {
-    if (items.every((item) => item.idempotencyKey === undefined)) return this.append(items);
-    const keys = [this.keys.stream];
-    const argv = [String(IDEMPOTENCY_TTL_SECONDS)];
-    for (const { idempotencyKey: key, keyKind = "id", json, eventId, fingerprint = "" } of items) {
-      keys.push(key === undefined ? this.keys.stream : this.keys.idempotency(credential, keyKind, key));
-      argv.push(json, `${eventId} ${fingerprint}`, key === undefined ? "0" : "1");
+    if (this.holdReason !== null) {
+      throw Object.assign(new errors.StreamUnavailable(), {
+        message: `the event stream is unavailable: ${this.holdReason}`,
+      });
     }
-    let reply: [0 | 1 | 2 | 3, string][];
-    try {
-      reply = await this.redis.brainPublish(keys.length, ...keys, ...argv);
-    } catch (cause) {
-      throw redisFailure(cause);
-    }
-    return reply.map(([code, value], i) => {
-      const item = items[i]!;
-      const outcome = OUTCOMES[code]!;
-      if (outcome === "created" || outcome === "skipped") {
-        return { outcome, streamMessageId: value, eventId: item.eventId, fingerprint: item.fingerprint ?? "" };
-      }
-      const [streamMessageId = "", eventId = "", fingerprint = ""] = value.split(" ");
-      return { outcome, streamMessageId, eventId, fingerprint };
+    const byPartition = new Map<number, number[]>();
+    items.forEach((item, i) => {
+      const p = partitionOf(item.routingKey ?? item.eventId, this.partitions);
+      const list = byPartition.get(p);
+      if (list === undefined) byPartition.set(p, [i]);
+      else list.push(i);
     });
+    const results: PublishResult[] = new Array(items.length);
+    if (byPartition.size > 1 && (await this.conflicts(items, byPartition, credential, results))) return results;
+    const writes = await Promise.allSettled(
+      [...byPartition].map(async ([p, indices]) => {
+        const part = this.keys.partitions[p]!;
+        const reply = await this.write(
+          part,
+          indices.map((i) => items[i]!),
+          credential,
+        );
+        indices.forEach((i, j) => (results[i] = this.result(p, items[i]!, reply[j]!)));
+      }),
+    );
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === "rejected");
+    if (failed !== undefined) {
+      const err = failed.reason as Error;
+      if (byPartition.size > 1 && writes.some((w) => w.status === "fulfilled")) {
+        err.message =
+          `${err.message}; part of the batch may have been appended: retry it with the same ids, ` +
+          "which replays what was appended and appends the rest";
+      }
+      throw err;
+    }
+    return results;
   }
 
-  /** Items without idempotency keys: XADD for one, the append script for several (atomic, in order). */
-  private async append(items: PublishItem[]): Promise<PublishResult[]> {
-    const stream = this.keys.stream;
-    let ids: string[];
+  /** Refuses every write with 503 and `reason` until called with null (plugins/redis.ts: the layout check). */
+  hold(reason: string | null): void {
+    this.holdReason = reason;
+  }
+
+  /**
+   * A batch over several partitions: true when any key was accepted before with another body,
+   * with `results` filled in as one script would (conflicts, the rest skipped); nothing is written.
+   */
+  private async conflicts(
+    items: PublishItem[],
+    byPartition: Map<number, number[]>,
+    credential: string,
+    results: PublishResult[],
+  ): Promise<boolean> {
+    const keyed = items.flatMap((item, i) => (item.idempotencyKey === undefined ? [] : [i]));
+    if (keyed.length === 0) return false;
+    const records = new Map<number, string | null>();
     try {
-      ids =
-        items.length === 1
-          ? [(await this.redis.xadd(stream, "*", "event", items[0]!.json))!]
-          : await this.redis.brainAppend(stream, ...items.map((item) => item.json));
+      await Promise.all(
+        [...byPartition].map(async ([p, indices]) => {
+          const withKey = indices.filter((i) => items[i]!.idempotencyKey !== undefined);
+          if (withKey.length === 0) return;
+          const part = this.keys.partitions[p]!;
+          const pipe = this.redis.pipeline();
+          for (const i of withKey) {
+            const { idempotencyKey, keyKind = "id" } = items[i]!;
+            pipe.get(part.idempotency(credential, keyKind, idempotencyKey!));
+          }
+          const replies = (await pipe.exec()) ?? [];
+          withKey.forEach((i, j) => {
+            const [err, value] = replies[j] ?? [new Error("no reply"), null];
+            if (err) throw err;
+            records.set(i, value as string | null);
+          });
+        }),
+      );
     } catch (cause) {
       throw redisFailure(cause);
     }
-    return items.map((item, i) => ({
-      outcome: "created" as const,
-      streamMessageId: ids[i]!,
-      eventId: item.eventId,
-      fingerprint: item.fingerprint ?? "",
-    }));
+    const clash = (i: number) => {
+      const record = records.get(i);
+      return record != null && recordFingerprint(record) !== (items[i]!.fingerprint ?? "");
+    };
+    if (!keyed.some(clash)) return false;
+    items.forEach((item, i) => {
+      const p = partitionOf(item.routingKey ?? item.eventId, this.partitions);
+      results[i] = clash(i)
+        ? this.result(p, item, [2, records.get(i)!])
+        : { outcome: "skipped", streamMessageId: "", eventId: item.eventId, fingerprint: item.fingerprint ?? "" };
+    });
+    return true;
+  }
+
+  private result(partition: number, item: PublishItem, [code, value]: Reply[number]): PublishResult {
+    const outcome = OUTCOMES[code]!;
+    if (outcome === "created") {
+      return {
+        outcome,
+        streamMessageId: qualifyId(this.partitions, partition, value),
+        eventId: item.eventId,
+        fingerprint: item.fingerprint ?? "",
+      };
+    }
+    if (outcome === "skipped")
+      return { outcome, streamMessageId: "", eventId: item.eventId, fingerprint: item.fingerprint ?? "" };
+    const [streamMessageId = "", eventId = "", fingerprint = ""] = value.split(" ");
+    return { outcome, streamMessageId: qualifyId(this.partitions, partition, streamMessageId), eventId, fingerprint };
+  }
+
+  /** One partition's items in one script (or one XADD), confirmed by replicas when asked. */
+  private async write(part: PartitionKeys, items: PublishItem[], credential: string): Promise<Reply> {
+    try {
+      if (this.minReplicas === 0) return await this.append(part, items, credential, this.redis);
+      return await this.replicated(part, items, credential);
+    } catch (cause) {
+      if ((cause as Error).name === "FastifyError") throw cause;
+      throw redisFailure(cause);
+    }
+  }
+
+  /** Queues the partition's write on `target` (the connection, or a pipeline) and returns its reply. */
+  private append(
+    part: PartitionKeys,
+    items: PublishItem[],
+    credential: string,
+    target: RedisClient | ReturnType<RedisClient["pipeline"]>,
+  ): Promise<Reply> {
+    const t = target as RedisClient;
+    if (items.every((item) => item.idempotencyKey === undefined)) {
+      const ids =
+        items.length === 1
+          ? t.xadd(part.stream, "*", "event", items[0]!.json).then((id) => [id!])
+          : t.brainAppend(part.stream, ...items.map((item) => item.json));
+      return Promise.resolve(ids).then((list) => list.map((id): Reply[number] => [1, id]));
+    }
+    const keys = [part.stream];
+    const argv = [String(IDEMPOTENCY_TTL_SECONDS)];
+    for (const { idempotencyKey: key, keyKind = "id", json, eventId, fingerprint = "" } of items) {
+      keys.push(key === undefined ? part.stream : part.idempotency(credential, keyKind, key));
+      argv.push(json, `${eventId} ${fingerprint}`, key === undefined ? "0" : "1");
+    }
+    return Promise.resolve(t.brainPublish(keys.length, ...keys, ...argv));
+  }
+
+  /**
+   * The write and a WAIT in one pipeline (routed by the stream key, so WAIT asks the master that
+   * wrote). In cluster mode ioredis does not retry such a pipeline once the write in it
+   * succeeded (docs/CLUSTER.md), so it is retried here: always after a redirect (nothing was
+   * applied), and after a dropped connection only when every item has an idempotency key (a
+   * second run replays).
+   */
+  private async replicated(part: PartitionKeys, items: PublishItem[], credential: string): Promise<Reply> {
+    const deadline = Date.now() + RETRY_BUDGET_MS;
+    const replays = items.every((item) => item.idempotencyKey !== undefined);
+    for (;;) {
+      const pipe = this.redis.pipeline();
+      const written = this.append(part, items, credential, pipe);
+      written.catch(() => {}); // its error is also in exec's replies
+      pipe.wait(this.minReplicas, this.replicaTimeoutMs);
+      let error: Error | null = null;
+      let replicas = 0;
+      try {
+        const replies = (await pipe.exec()) ?? [];
+        error = replies.find(([err]) => err !== null)?.[0] ?? null;
+        replicas = Number(replies.at(-1)?.[1] ?? 0);
+      } catch (err) {
+        error = err as Error;
+      }
+      if (error === null) {
+        if (replicas < this.minReplicas) {
+          throw new errors.NotReplicated(
+            `the event was written but only ${replicas} of ${this.minReplicas} replicas confirmed it within ` +
+              `${this.replicaTimeoutMs} ms (BRAIN_REDIS_MIN_REPLICAS); retry with the same id or Idempotency-Key`,
+          );
+        }
+        return written;
+      }
+      const retry = NOT_APPLIED.test(error.message) || (replays && UNKNOWN_OUTCOME.test(error.message));
+      if (!retry || Date.now() >= deadline) throw error;
+      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      await sleep(250);
+    }
   }
 }

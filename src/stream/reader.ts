@@ -2,16 +2,16 @@
  * The blocking read of one consumer in one group: XREADGROUP … BLOCK for new entries (`>`), on a
  * connection of its own, since a blocked connection would stall every other command queued on it.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import { blockingDuplicate } from "./connections.js";
 import type { RawEntry } from "./pel.js";
 
 export class GroupReader {
-  private readonly blocking: Redis;
+  private readonly blocking: RedisClient;
 
   /** `redis` is the consumer's command connection; the reader blocks on a lazy duplicate of it. */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly stream: string,
     private readonly group: string,
     private readonly consumer: string,

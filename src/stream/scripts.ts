@@ -4,7 +4,8 @@
  * `withScripts` registers them on a connection (ioredis sends EVALSHA and falls back to EVAL
  * after a Redis restart emptied the script cache).
  */
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisClient } from "./connections.js";
 
 /**
  * brainPublish: idempotent appends, atomic with their idempotency records, so two racing
@@ -226,10 +227,10 @@ const SCRIPTS: Record<string, [string, number | undefined]> = {
   brainEventTypeDelete: [EVENT_TYPE_DELETE, 2],
 };
 
-const registered = new WeakSet<Redis>();
+const registered = new WeakSet<RedisClient>();
 
 /** The connection with every script registered on it (once per connection). */
-export function withScripts(redis: Redis): Redis {
+export function withScripts<R extends RedisClient>(redis: R): R {
   if (registered.has(redis)) return redis;
   for (const [name, [lua, numberOfKeys]] of Object.entries(SCRIPTS)) {
     redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });

@@ -21,7 +21,7 @@
  * at a time (a Redis lease). XTRIM is the only stream write outside the publisher.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 import type { Db } from "../db/client.js";
 import { recordTrimmed, type TrimmedEntry } from "../db/dead-letters.js";
 import { eventTypesOf } from "../db/subscribers.js";
@@ -29,7 +29,8 @@ import { TypeMatcher } from "../schemas/type-patterns.js";
 import type { Metrics } from "../metrics.js";
 import { decodeEntry, rangeAfter, streamLength, type RawRange } from "./entries.js";
 import { groupInfos, oldestPending, type GroupInfo } from "./groups.js";
-import { compareIds, nextId } from "./ids.js";
+import { compareIds, nextId, qualifyId } from "./ids.js";
+import type { StreamKeys } from "./keys.js";
 import type { Lease } from "./lease.js";
 import { withScripts } from "./scripts.js";
 
@@ -44,9 +45,10 @@ export interface TrimResult {
 }
 
 export interface TrimmerDeps {
-  redis: Redis;
+  redis: RedisClient;
   db: Db;
-  stream: string;
+  keys: StreamKeys;
+  /** BRAIN_STREAM_MAXLEN over all partitions: each partition is capped at its share (rounded up). */
   maxLen: number;
   /** Entries younger than this are never trimmed by floor, only by the cap. */
   retentionMs: number;
@@ -76,31 +78,44 @@ export class Trimmer {
 
   /** One trimming pass: first what every group is done with, then down to the cap. */
   private async run(): Promise<TrimResult> {
-    const { redis, stream, metrics } = this.deps;
+    const total = { acked: 0, capped: 0 };
+    const { partitions } = this.deps.keys;
+    for (const part of partitions) {
+      const r = await this.runPartition(part.stream, part.index, partitions.length);
+      total.acked += r.acked;
+      total.capped += r.capped;
+    }
+    return total;
+  }
+
+  /** One partition: first what every group is done with, then down to the partition's cap. */
+  private async runPartition(stream: string, partition: number, partitions: number): Promise<TrimResult> {
+    const { redis, metrics } = this.deps;
     const groups = await groupInfos(redis, stream);
     let acked = 0;
     if (groups.size > 0) {
-      const floors = await Promise.all([...groups].map(([name, g]) => this.floorOf(name, g)));
+      const floors = await Promise.all([...groups].map(([name, g]) => this.floorOf(stream, name, g)));
       const floor = floors.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b), `${Date.now() - this.deps.retentionMs}-0`);
       // Exact rather than `~`: both leave every id >= floor alone, and exact keeps stream length
       // (and the cap below) precise for one cheap call per interval.
       acked = await redis.xtrim(stream, "MINID", floor);
       metrics.streamTrimmed.inc({ reason: "acked" }, acked);
     }
-    const capped = this.deps.maxLen > 0 ? await this.enforceCap() : 0;
+    const cap = Math.ceil(this.deps.maxLen / partitions);
+    const capped = cap > 0 ? await this.enforceCap(stream, cap, (id) => qualifyId(partitions, partition, id)) : 0;
     return { acked, capped };
   }
 
   /** The oldest id the group still needs. */
-  private async floorOf(name: string, g: GroupInfo): Promise<string> {
-    const oldest = g.pending > 0 ? await oldestPending(this.deps.redis, this.deps.stream, name) : null;
+  private async floorOf(stream: string, name: string, g: GroupInfo): Promise<string> {
+    const oldest = g.pending > 0 ? await oldestPending(this.deps.redis, stream, name) : null;
     if (oldest !== null) return oldest;
     return nextId(g.lastDeliveredId);
   }
 
   /** Cuts the oldest entries until the stream is within the cap; stops early if a group moved. */
-  private async enforceCap(): Promise<number> {
-    const { redis, stream, maxLen, metrics } = this.deps;
+  private async enforceCap(stream: string, maxLen: number, qualify: (id: string) => string): Promise<number> {
+    const { redis, metrics } = this.deps;
     let capped = 0;
     // Renewing the lease each step keeps a long catch-up (a lowered cap) to one process.
     while (await this.deps.lease.hold()) {
@@ -112,7 +127,7 @@ export class Trimmer {
       const behind = [...(await groupInfos(redis, stream))].filter(
         ([, g]) => compareIds(g.lastDeliveredId, lastCut) < 0,
       );
-      await this.recordUnread(behind, entries);
+      await this.recordUnread(behind, entries, qualify);
       const removed = await redis.brainCapCut(
         stream,
         nextId(lastCut),
@@ -127,7 +142,11 @@ export class Trimmer {
   }
 
   /** Records the entries each group behind the cut has not read yet as `trimmed` dead letters. */
-  private async recordUnread(behind: [string, GroupInfo][], entries: RawRange): Promise<void> {
+  private async recordUnread(
+    behind: [string, GroupInfo][],
+    entries: RawRange,
+    qualify: (id: string) => string,
+  ): Promise<void> {
     if (behind.length === 0) return;
     const { db, log, metrics } = this.deps;
     const wanted = await eventTypesOf(
@@ -148,9 +167,9 @@ export class Trimmer {
       }
       const wants = new TypeMatcher(types.map((t) => [t, true] as const));
       const letters = unread.flatMap(([id, fields]): TrimmedEntry[] => {
-        const decoded = decodeEntry(id, fields);
+        const decoded = decodeEntry(qualify(id), fields);
         if (decoded && wants.match(decoded.event.type) === undefined) return [];
-        return [{ id, eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
+        return [{ id: qualify(id), eventId: decoded?.event.id ?? null, json: decoded?.json ?? null }];
       });
       if (letters.length === 0) continue;
       const recorded = await recordTrimmed(

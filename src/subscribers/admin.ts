@@ -3,7 +3,7 @@
  * the Redis consumer group kept together, and the change notification every process listens to.
  * The routes are thin wrappers over these functions.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import type { Config } from "../config.js";
 import { inTransaction, pgCode, type Db } from "../db/client.js";
 import { outcomeStats, type OutcomeStats } from "../db/processed-events.js";
@@ -12,15 +12,16 @@ import { generateSecret, PREVIOUS_SECRET_TTL_MS, sealSecret } from "../delivery/
 import { errors } from "../errors.js";
 import type { CreateSubscriber, Subscriber, UpdateSubscriber } from "../schemas/subscriber.js";
 import { announceChange } from "../stream/change-channel.js";
-import { createGroup, destroyGroup, groupInfos, startId, type GroupInfo } from "../stream/groups.js";
+import type { StreamKeys } from "../stream/keys.js";
+import { createGroups, destroyGroups, partitionedGroupInfos, startId, type GroupInfo } from "../stream/groups.js";
 import { checkHeaders, checkSecret, checkTimeout, checkUrl } from "./rules.js";
 
 /** What the administration functions work with; plain values, so tests can call them directly. */
 export interface AdminContext {
   db: Db;
   /** A fail-fast connection: while Redis is down, changes answer 503 at once. */
-  redis: Redis;
-  stream: string;
+  redis: RedisClient;
+  keys: StreamKeys;
   /** The pub/sub channel that makes every process reload subscribers. */
   changedChannel: string;
   config: Pick<Config, "webhookAllowPrivate" | "webhookTimeoutMs" | "claimIdleMs" | "secretKey">;
@@ -106,7 +107,7 @@ function view(
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
     stats: {
-      // null group info: Redis unreachable; undefined: the group is missing (the dispatcher recreates it).
+      // null group info: RedisClient unreachable; undefined: the group is missing (the dispatcher recreates it).
       pending: group === null ? null : (group?.pending ?? 0),
       lag: group?.lag ?? null,
       delivered: outcome?.delivered ?? 0,
@@ -118,7 +119,7 @@ function view(
 
 /** XINFO GROUPS once; null when Redis is unreachable, so reads still answer with what Postgres knows. */
 async function liveGroups(ctx: AdminContext): Promise<Map<string, GroupInfo> | null> {
-  return groupInfos(ctx.redis, ctx.stream).catch(() => null);
+  return partitionedGroupInfos(ctx.redis, ctx.keys).catch(() => null);
 }
 
 /**
@@ -151,7 +152,7 @@ export async function createSubscriber(
       }),
     );
     if (!created) throw new errors.Conflict(`a subscriber named ${body.name} already exists`);
-    await onRedis(() => createGroup(ctx.redis, ctx.stream, body.name, startId(body.start_from ?? "latest")));
+    await onRedis(() => createGroups(ctx.redis, ctx.keys, body.name, startId(body.start_from ?? "latest")));
     return created;
   });
   await notify(ctx, row.name);
@@ -211,7 +212,7 @@ export async function updateSubscriber(ctx: AdminContext, name: string, patch: U
 export async function deleteSubscriber(ctx: AdminContext, name: string): Promise<void> {
   await inTransaction(ctx.db, async (tx) => {
     if (!(await store.deleteSubscriberRow(tx, name))) throw notFound(name);
-    await onRedis(() => destroyGroup(ctx.redis, ctx.stream, name));
+    await onRedis(() => destroyGroups(ctx.redis, ctx.keys, name));
   });
   await notify(ctx, name);
 }

@@ -3,11 +3,12 @@
  * (createEventConsumer). They share the subscribers table, the dedup and dead-letter tables and
  * the group-per-consumer layout with webhooks; the dispatchers never deliver them.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../stream/connections.js";
 import { inTransaction, type Db } from "../db/client.js";
 import { registerInternalRow } from "../db/subscribers.js";
 import { errors } from "../errors.js";
-import { createGroup, startId } from "../stream/groups.js";
+import { createGroups, startId } from "../stream/groups.js";
+import type { StreamKeys } from "../stream/keys.js";
 
 export interface InternalRegistration {
   name: string;
@@ -25,14 +26,14 @@ export interface InternalRegistration {
  */
 export async function registerInternalConsumer(
   db: Db,
-  redis: Redis,
-  stream: string,
+  redis: RedisClient,
+  keys: StreamKeys,
   r: InternalRegistration,
 ): Promise<boolean> {
   return inTransaction(db, async (tx) => {
     const outcome = await registerInternalRow(tx, r.name, r.eventTypes, r.description);
     if (outcome === "taken") throw new errors.Conflict(`a webhook subscriber is named ${r.name}`);
-    if (outcome === "created") await createGroup(redis, stream, r.name, startId(r.startFrom));
+    if (outcome === "created") await createGroups(redis, keys, r.name, startId(r.startFrom));
     return outcome === "created";
   });
 }
