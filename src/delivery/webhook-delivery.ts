@@ -92,7 +92,9 @@ export function recordAttempt(deps: WebhookDeps, subscriber: string, record: Att
   });
   deps.metrics.deliveries.inc({ subscriber, outcome });
   if (outcome === "delivered") {
-    const appendedAt = Number(event.streamMessageId.split("-")[0]);
+    // The stream id (after its partition, if any) starts with the append time in ms.
+    const id = event.streamMessageId;
+    const appendedAt = Number(id.slice(id.indexOf(":") + 1).split("-")[0]);
     deps.metrics.endToEndLatency.observe({ subscriber }, Math.max(0, Date.now() - appendedAt) / 1000);
   }
 }

@@ -4,6 +4,7 @@
  * live counters (XINFO GROUPS). Reading and acknowledging entries is pel.ts and reader.ts.
  */
 import type { RedisClient } from "./connections.js";
+import { errors, withDetails } from "../errors.js";
 import { compareIds } from "./ids.js";
 import { groupName, type StreamKeys } from "./keys.js";
 import { withScripts } from "./scripts.js";
@@ -20,10 +21,19 @@ function isBusyGroup(err: unknown): boolean {
   return message(err).startsWith("BUSYGROUP");
 }
 
-/** `latest` → `$` (only entries appended from now on), `earliest` → `0`, else the stream id itself. */
+/**
+ * `latest` → `$` (only entries appended from now on), `earliest` → `0`, else the stream id itself,
+ * which must be bare: it is a moment, applied to every partition (400 with a partition prefix).
+ */
 export function startId(startFrom: string): string {
   if (startFrom === "latest") return "$";
   if (startFrom === "earliest") return "0";
+  if (startFrom.includes(":")) {
+    throw withDetails(
+      new errors.InvalidRequest("start_from takes a stream id without a partition: it applies to every partition"),
+      [{ path: "/start_from", message: "use <ms>-<seq>" }],
+    );
+  }
   return startFrom;
 }
 

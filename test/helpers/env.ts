@@ -40,6 +40,8 @@ export async function createTestDatabase(t: Test): Promise<string> {
 /** Environment for an isolated gateway: own stream key, own database, known tokens. */
 export async function testEnv(t: Test, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
   const stream = unique("test:stream");
+  // A cluster's seed list: its keys go with the test's cluster, which the test tears down.
+  if (overrides["REDIS_URL"]?.includes(",")) return envFor(t, stream, overrides);
   // No reconnecting: the teardown must not wait on a Redis the test has stopped.
   const redis = new Redis(overrides["REDIS_URL"] ?? REDIS_URL, {
     lazyConnect: true,
@@ -58,6 +60,10 @@ export async function testEnv(t: Test, overrides: Record<string, string> = {}): 
     }
     redis.disconnect();
   });
+  return envFor(t, stream, overrides);
+}
+
+async function envFor(t: Test, stream: string, overrides: Record<string, string>): Promise<Record<string, string>> {
   return {
     REDIS_URL,
     DATABASE_URL: overrides["DATABASE_URL"] ?? (await createTestDatabase(t)),

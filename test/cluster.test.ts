@@ -1,0 +1,178 @@
+/**
+ * The gateway on a real Redis Cluster (3 masters + 3 replicas from redis-server on spare ports):
+ * a 16-partition stream spread over the masters, ingest single and batch across partitions,
+ * two webhook subscribers that each get every event exactly once, per-partition identity, and a
+ * vanished group in one partition healing without touching the others.
+ */
+import t from "tap";
+import calculateSlot from "cluster-key-slot";
+import { Cluster } from "ioredis";
+import { PUBLISH_TOKEN, testEnv, unique } from "./helpers/env.js";
+import { PROCESS_ENV } from "./helpers/delivery.js";
+import { call, tally } from "./helpers/gateway.js";
+import { envelope } from "./helpers/http.js";
+import { spawnGateway } from "./helpers/processes.js";
+import { startReceiver, type Receiver } from "./helpers/receiver.js";
+import { startCluster } from "./helpers/redis-cluster.js";
+import { partitionTag } from "../src/stream/keys.js";
+
+const PARTITIONS = 16;
+
+const eventIds = (r: Receiver) => r.requests.map((q) => String(q.headers["x-brain-event-id"]));
+
+t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two subscribers", async (t) => {
+  const cluster = await startCluster(t);
+  const stream = unique("cl");
+  const env = await testEnv(t, {
+    ...PROCESS_ENV,
+    LOG_LEVEL: "warn",
+    REDIS_URL: cluster.seeds,
+    BRAIN_REDIS_MODE: "cluster",
+    BRAIN_STREAM_PARTITIONS: String(PARTITIONS),
+    BRAIN_STREAM: stream,
+  });
+  const gw = await spawnGateway(t, env);
+  const seeds = cluster.seeds.split(",").map((u) => ({ host: "127.0.0.1", port: Number(new URL(u).port) }));
+  const admin = new Cluster(seeds, { retryDelayOnFailover: 500, maxRedirections: 32 });
+  admin.on("error", () => {});
+  t.teardown(() => admin.disconnect());
+
+  t.test("the partitions spread over all three masters", async (t) => {
+    const owners = new Map<number, number>();
+    for (let i = 0; i < PARTITIONS; i++) {
+      const master = await cluster.masterOf(calculateSlot(partitionTag(stream, i, PARTITIONS)));
+      owners.set(master, (owners.get(master) ?? 0) + 1);
+    }
+    t.equal(owners.size, 3);
+    t.ok(
+      [...owners.values()].every((n) => n >= 5 && n <= 6),
+      `partitions per master: ${[...owners.values()]}`,
+    );
+    const ready = await call(gw.url, "GET", "/health/ready");
+    t.equal(ready.status, 200, "ready reports the cluster's state ok");
+  });
+
+  const a = await startReceiver(t);
+  const b = await startReceiver(t);
+  for (const [name, r] of [
+    ["cl-a", a],
+    ["cl-b", b],
+  ] as const) {
+    const res = await call(gw.url, "POST", "/v1/subscribers", {
+      name,
+      url: r.url,
+      event_types: ["*"],
+      start_from: "earliest",
+    });
+    t.equal(res.status, 201, `subscriber ${name} created (a group on each partition)`);
+  }
+
+  const accepted: string[] = [];
+  const streamIds: string[] = [];
+
+  t.test("single events and batches spanning partitions are accepted with partition-qualified ids", async (t) => {
+    await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const res = await call(gw.url, "POST", "/v1/events", envelope({ id: `one-${i}` }), PUBLISH_TOKEN);
+        t.equal(res.status, 202);
+        accepted.push(res.body.id);
+        streamIds.push(res.body.stream_message_id);
+      }),
+    );
+    for (let batch = 0; batch < 6; batch++) {
+      const events = Array.from({ length: 50 }, (_, i) => envelope({ id: `b${batch}-${i}` }));
+      const res = await call(gw.url, "POST", "/v1/events/batch", { events }, PUBLISH_TOKEN);
+      t.equal(res.status, 202, `batch ${batch}`);
+      for (const r of res.body.results as { id: string; stream_message_id: string }[]) {
+        accepted.push(r.id);
+        streamIds.push(r.stream_message_id);
+      }
+    }
+    const partitions = new Set(streamIds.map((id) => Number(id.split(":")[0])));
+    t.equal(partitions.size, PARTITIONS, "400 events reach every partition");
+    t.ok(
+      streamIds.every((id) => /^([0-9]|1[0-5]):[0-9]+-[0-9]+$/.test(id)),
+      "every stream id carries its partition",
+    );
+    const replay = await call(
+      gw.url,
+      "POST",
+      "/v1/events/batch",
+      { events: [envelope({ id: "b0-0" })] },
+      PUBLISH_TOKEN,
+    );
+    t.equal(replay.body.results[0].replayed, true, "an id accepted before replays from its partition");
+    t.equal(replay.body.results[0].stream_message_id, streamIds[accepted.indexOf("b0-0")]);
+  });
+
+  t.test("each subscriber gets every event exactly once", async (t) => {
+    for (const r of [a, b]) await r.waitFor(accepted.length, 60_000);
+    for (const r of [a, b]) {
+      const counts = tally(eventIds(r));
+      t.equal(counts.size, accepted.length, "every accepted event arrived");
+      t.ok(
+        [...counts.values()].every((n) => n === 1),
+        "none twice",
+      );
+      const webhookIds = new Set(r.requests.map((q) => String(q.headers["webhook-id"])));
+      t.same([...webhookIds].sort(), [...streamIds].sort(), "webhook-id is the partition-qualified stream id");
+    }
+    const sub = await call(gw.url, "GET", "/v1/subscribers/cl-a");
+    t.equal(sub.body.stats.delivered, accepted.length, "stats count deliveries over all partitions");
+    t.equal(sub.body.stats.pending, 0);
+  });
+
+  t.test("browsing walks the partitions in turn, ids carrying their partition", async (t) => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const q: string = after === null ? "" : `&after=${encodeURIComponent(after)}`;
+      const page = await call(gw.url, "GET", `/v1/events?limit=100${q}`);
+      t.equal(page.status, 200);
+      if (page.body.events.length === 0) break;
+      seen.push(...page.body.events.map((e: { stream_message_id: string }) => e.stream_message_id));
+      after = page.body.next;
+    }
+    t.same(seen.sort(), [...streamIds].sort());
+    const bare = await call(gw.url, "GET", "/v1/events?after=1-0");
+    t.equal(bare.status, 400, "a bare id names no partition");
+    const outside = await call(gw.url, "GET", "/v1/events?after=16:1-0");
+    t.equal(outside.status, 400, "a partition the stream does not have");
+  });
+
+  t.test("a group destroyed in one partition is recreated there alone; nothing is lost or repeated", async (t) => {
+    const victim = 5;
+    const key = partitionTag(stream, victim, PARTITIONS);
+    const before = await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, i) => admin.xinfo("GROUPS", partitionTag(stream, i, PARTITIONS))),
+    );
+    await admin.xgroup("DESTROY", key, "cl-a");
+    const more = Array.from({ length: 60 }, (_, i) => envelope({ id: `after-${i}` }));
+    const res = await call(gw.url, "POST", "/v1/events/batch", { events: more }, PUBLISH_TOKEN);
+    t.equal(res.status, 202);
+    const ids = (res.body.results as { stream_message_id: string }[]).map((r) => r.stream_message_id);
+    t.ok(
+      ids.some((id) => id.startsWith(`${victim}:`)),
+      "some of the new events land in the damaged partition",
+    );
+    const total = accepted.length + more.length;
+    await a.waitFor(total, 60_000);
+    await b.waitFor(total, 60_000);
+    const counts = tally(eventIds(a));
+    t.equal(counts.size, total);
+    t.ok(
+      [...counts.values()].every((n) => n === 1),
+      "nothing delivered twice after the heal",
+    );
+    const after = await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, i) => admin.xinfo("GROUPS", partitionTag(stream, i, PARTITIONS))),
+    );
+    const names = (info: unknown) => (info as unknown[][]).map((g) => String(g[1])).sort();
+    t.same(names(after[victim]), ["cl-a", "cl-b"], "the group is back in its partition");
+    for (let i = 0; i < PARTITIONS; i++) {
+      if (i !== victim) t.same(names(after[i]), names(before[i]), `partition ${i} kept its groups`);
+    }
+    t.match(gw.stderr(), /"partition":5[^\n]*NOGROUP/, "the heal is logged for partition 5 only");
+    t.notMatch(gw.stderr(), /"partition":(?!5,)[0-9]+[^\n]*NOGROUP/);
+  });
+});
