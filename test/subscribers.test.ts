@@ -89,6 +89,7 @@ t.test("every field's own values are kept on create", async (t) => {
     max_attempts: 3,
     timeout_ms: 2500,
     max_in_flight: 4,
+    ordering: "key",
     headers: { "x-api-key": "k-123" },
   });
   t.equal(res.statusCode, 201);
@@ -98,6 +99,7 @@ t.test("every field's own values are kept on create", async (t) => {
     max_attempts: 3,
     timeout_ms: 2500,
     max_in_flight: 4,
+    ordering: "key",
     headers: { "x-api-key": "k-123" },
     secret,
   });
@@ -110,6 +112,7 @@ t.test("every field's own values are kept on create", async (t) => {
     maxAttempts: 3,
     timeoutMs: 2500,
     maxInFlight: 4,
+    ordering: "key",
     headers: { "x-api-key": "k-123" },
     signingSecrets: [secret],
   });

@@ -62,9 +62,10 @@ import { decodeEntry } from "../stream/entries.js";
 import { compareIds, qualifyId } from "../stream/ids.js";
 import { groupName } from "../stream/keys.js";
 import { isNoGroup, recreateGroup } from "../stream/groups.js";
-import { ack, autoClaim, deleteDeadConsumers, ownClaim, type RawEntry } from "../stream/pel.js";
+import { ack, autoClaim, deleteDeadConsumers, ownClaim, pendingCount, type RawEntry } from "../stream/pel.js";
 import { GroupReader } from "../stream/reader.js";
 import { retryDelayMs } from "./retry-timing.js";
+import { KeyOrder } from "./ordering.js";
 import { Settler } from "./settler.js";
 import { Slots } from "./slots.js";
 import {
@@ -104,7 +105,21 @@ export class EventConsumer<R = void> {
   private stopping = false;
   private readLoop: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
-  private busy = { retries: false, reclaim: false, heartbeat: false };
+  private busy = { retries: false, reclaim: false, heartbeat: false, lease: false };
+  /** Ordered delivery (consumer/ordering.ts): null when the subscriber's ordering is `none`. */
+  private readonly order: KeyOrder | null;
+  /** Until when this process may consume the partition for an ordered subscriber (its lease, less a margin). */
+  private leaseUntil = 0;
+  /** Entries of earlier holders taken over since this lease began, admitted together in stream order. */
+  private takeover: RawEntry[] | null = null;
+  /** A blocking read is in progress (a lease is given back only between reads). */
+  private reading = false;
+  /** Over this process's share: no more reads, and the lease goes back once no read is in progress. */
+  private yielding = false;
+  /** Bumped whenever the partition is given up (ordered): entries of an older epoch are no longer ours to order. */
+  private epoch = 0;
+  /** Calls of an older epoch still running; a takeover waits for them, since a failed one goes back to the PEL. */
+  private staleRuns = 0;
   private reclaimRounds = 0;
 
   constructor(private readonly opts: EventConsumerOptions<R>) {
@@ -115,6 +130,7 @@ export class EventConsumer<R = void> {
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
     this.partition = opts.partition?.index ?? 0;
     this.partitions = opts.partition?.count ?? 1;
+    this.order = opts.orderLease === undefined ? null : new KeyOrder();
     this.reader = new GroupReader(opts.redis, opts.stream, this.group, opts.consumer);
     const onError = (err: unknown) => this.warn(err, "settling deliveries failed; retrying");
     this.settler = new Settler(opts.db, opts.redis, opts.stream, opts.subscriber, this.group, onError, (id) =>
@@ -146,6 +162,11 @@ export class EventConsumer<R = void> {
     every(50, "retries", () => this.fireRetries());
     every(Math.max(100, Math.floor(this.opts.claimIdleMs / 3)), "heartbeat", () => this.heartbeat());
     every(Math.max(250, Math.floor(this.opts.claimIdleMs / 2)), "reclaim", () => this.reclaim());
+    if (this.order !== null) {
+      const lease = () => this.renewLease().catch((err) => this.warn(err, "renewing the partition's lease failed"));
+      void lease();
+      every(Math.max(100, Math.floor(this.opts.claimIdleMs / 3)), "lease", lease);
+    }
   }
 
   /**
@@ -161,6 +182,8 @@ export class EventConsumer<R = void> {
       this.slots.close();
       await Promise.race([Promise.allSettled([this.readLoop, ...this.active]), sleep(timeoutMs)]);
       await this.settler.close(deadline);
+      // Another process takes the partition over at once instead of after the lease's TTL.
+      if (this.leaseUntil > 0) await this.opts.orderLease?.release().catch(() => {});
     })();
     return this.stopped;
   }
@@ -169,7 +192,7 @@ export class EventConsumer<R = void> {
     let backoff = 100;
     while (!this.stopping) {
       try {
-        if (this.retries.size >= this.maxRetryBacklog) {
+        if (this.retries.size >= this.maxRetryBacklog || !(await this.mayRead())) {
           await sleep(50);
           continue;
         }
@@ -177,7 +200,12 @@ export class EventConsumer<R = void> {
         // max_in_flight idle at high rates (bench/RESULTS.md).
         await this.slots.whenLoadBelow(this.readAheadLimit());
         if (this.stopping) break;
-        const entries = await this.reader.read(READ_COUNT, BLOCK_MS);
+        // Ordered: the read ends before the lease could lapse, so no entry is read once another
+        // process may hold the partition.
+        const blockMs = this.order === null ? BLOCK_MS : Math.min(BLOCK_MS, this.leaseUntil - Date.now() - 100);
+        if (blockMs < 1) continue;
+        this.reading = true;
+        const entries = await this.reader.read(READ_COUNT, blockMs).finally(() => (this.reading = false));
         backoff = 100;
         await this.admit(entries, false);
       } catch (err) {
@@ -207,6 +235,91 @@ export class EventConsumer<R = void> {
 
   private hasCapacity(): boolean {
     return this.slots.load() < this.readAheadLimit() && this.retries.size < this.maxRetryBacklog;
+  }
+
+  /**
+   * Ordered delivery reads new entries only while it holds the partition's lease, once every
+   * entry left pending by earlier holders is taken over, and while fewer than maxRetryBacklog
+   * events wait behind their keys.
+   */
+  private async mayRead(): Promise<boolean> {
+    if (this.order === null) return true;
+    if (!this.holdsLease() || this.yielding) return false;
+    if (this.takeover !== null) {
+      const pending = await pendingCount(this.opts.redis, this.opts.stream, this.group);
+      if (this.staleRuns > 0 || pending > this.held.size + this.takeover.length) return false;
+      const entries = this.takeover.sort((a, b) => compareIds(a.id, b.id));
+      this.takeover = null;
+      await this.admit(entries, true);
+    }
+    return this.order.waiting < this.maxRetryBacklog;
+  }
+
+  /** Takes or renews the partition's lease; losing it drops every entry not in flight. */
+  private async renewLease(): Promise<void> {
+    const ttl = this.opts.claimIdleMs;
+    const share = this.opts.orderShare;
+    const log = { subscriber: this.opts.subscriber, partition: this.partition };
+    if (this.leaseUntil !== 0 && !this.holdsLease()) {
+      // Not renewed in time (Redis or this process stalled): another process may hold it now.
+      this.dropPartition();
+      this.opts.log.warn(log, "ordered delivery: the partition's lease lapsed; its entries go to whoever holds it");
+    }
+    if (this.holdsLease() && (this.yielding || share?.shouldYield(this.partition))) {
+      // Over this process's share (another process joined): give this partition back between
+      // reads; until then the lease is renewed as usual, so it never lapses under held entries.
+      this.yielding = true;
+      if (!this.reading) {
+        await this.opts.orderLease!.release();
+        this.dropPartition();
+        this.opts.log.info(log, "ordered delivery: partition handed over to share the load with another process");
+        return;
+      }
+    }
+    if (!this.holdsLease() && share !== undefined && !share.mayTake()) return;
+    const held = await this.opts.orderLease!.hold();
+    if (held && !this.holdsLease()) {
+      this.dropPartition();
+      this.takeover = [];
+      this.opts.log.info(log, "ordered delivery: this process now consumes the partition");
+    }
+    if (held) {
+      // A margin below the TTL: this process stops starting deliveries before another may begin.
+      this.leaseUntil = Date.now() + Math.floor(ttl * 0.8);
+      return;
+    }
+    if (this.leaseUntil === 0) return;
+    this.dropPartition();
+    this.opts.log.warn(
+      log,
+      "ordered delivery: lost the partition's lease; another process takes over its pending entries",
+    );
+  }
+
+  /** True while this process may consume the partition for an ordered subscriber. */
+  holdsLease(): boolean {
+    return Date.now() < this.leaseUntil;
+  }
+
+  /**
+   * This process stops consuming the partition (ordered): a new epoch, so entries still in flight
+   * finish without starting the next of their key or scheduling a retry (consumer/ordering.ts).
+   */
+  private dropPartition(): void {
+    this.leaseUntil = 0;
+    this.yielding = false;
+    this.epoch++;
+    this.staleRuns = this.active.size;
+    this.forgetOrdered();
+  }
+
+  /** Forgets entries waiting for a retry or behind their key: whoever takes over re-reads them in order. */
+  private forgetOrdered(): void {
+    for (const id of this.retries.keys()) this.held.delete(id);
+    this.retries.clear();
+    for (const id of this.order?.queued() ?? []) this.held.delete(this.entryId(id));
+    this.order?.clear();
+    this.takeover = null;
   }
 
   /** Trimmed/filtered/deduped entries are settled here; the rest are launched. */
@@ -274,15 +387,27 @@ export class EventConsumer<R = void> {
   }
 
   private launch(event: ConsumedEvent): void {
-    const run = this.run(event).finally(() => this.active.delete(run));
+    if (this.order !== null && !this.order.enter(event)) return; // waits behind its key
+    const epoch = this.epoch;
+    const run = this.run(event, epoch)
+      .then((finished) => {
+        if (epoch !== this.epoch) this.staleRuns = Math.max(0, this.staleRuns - 1);
+        const next = finished && epoch === this.epoch ? this.order?.leave(event) : undefined;
+        if (next !== undefined && !this.stopping) this.launch(next);
+      })
+      .finally(() => this.active.delete(run));
     this.active.add(run);
   }
 
-  private async run(event: ConsumedEvent): Promise<void> {
+  /**
+   * Handles one entry; resolves true once it is finished (delivered, dead-lettered or dropped),
+   * false while it waits for a retry (or the consumer stops).
+   */
+  private async run(event: ConsumedEvent, epoch: number): Promise<boolean> {
     const id = this.entryId(event.streamMessageId);
     if (event.attempt > this.maxAttempts) {
       // Crashes or reclaims used up the attempts without a recorded answer.
-      return this.deadLetter(
+      await this.deadLetter(
         id,
         event.event.id ?? null,
         "max_attempts_exceeded",
@@ -291,10 +416,11 @@ export class EventConsumer<R = void> {
         event.attempt - 1,
         event.json,
       );
+      return true;
     }
     if (!(await this.slots.acquire())) {
       this.held.delete(id);
-      return;
+      return false;
     }
     const handler = this.handlerFor(event.event.type);
     if (handler === undefined) {
@@ -302,7 +428,7 @@ export class EventConsumer<R = void> {
       this.slots.release();
       await ack(this.opts.redis, this.opts.stream, this.group, [id]).catch((err) => this.warn(err, "XACK failed"));
       this.held.delete(id);
-      return;
+      return true;
     }
     let error: Error | null = null;
     let value: R | undefined;
@@ -317,19 +443,23 @@ export class EventConsumer<R = void> {
       this.opts.onAttempt?.({ event, outcome: "delivered", value, error });
       await this.settler.settle({ id: event.streamMessageId, eventId: event.event.id ?? null });
       this.held.delete(id);
-    } else if (error instanceof PermanentError || event.attempt >= this.maxAttempts) {
+      return true;
+    }
+    if (error instanceof PermanentError || event.attempt >= this.maxAttempts) {
       this.opts.onAttempt?.({ event, outcome: "dead_lettered", value, error });
       const reason = error instanceof PermanentError ? error.reason : "max_attempts_exceeded";
       const status = error instanceof PermanentError || error instanceof TransientError ? error.statusCode : null;
       await this.deadLetter(id, event.event.id ?? null, reason, status, error.message, event.attempt, event.json);
-    } else {
-      this.opts.onAttempt?.({ event, outcome: "retry", value, error });
-      if (this.stopping) this.held.delete(id);
-      else {
-        const retryAfter = error instanceof TransientError ? error.retryAfterMs : null;
-        this.retries.set(id, Date.now() + retryDelayMs(this.opts.retryScheduleMs, event.attempt, retryAfter));
-      }
+      return true;
     }
+    this.opts.onAttempt?.({ event, outcome: "retry", value, error });
+    // Ordered, after the partition went to another process: that process retries it, in order.
+    if (this.stopping || (this.order !== null && epoch !== this.epoch)) this.held.delete(id);
+    else {
+      const retryAfter = error instanceof TransientError ? error.retryAfterMs : null;
+      this.retries.set(id, Date.now() + retryDelayMs(this.opts.retryScheduleMs, event.attempt, retryAfter));
+    }
+    return false;
   }
 
   private async deadLetter(
@@ -392,6 +522,7 @@ export class EventConsumer<R = void> {
 
   /** Takes over entries of dead consumers; trimmed ones become dead letters. */
   private async reclaim(): Promise<void> {
+    if (this.order !== null && !this.holdsLease()) return; // another process holds the partition
     if (!this.hasCapacity()) return;
     const { stream } = this.opts;
     const { entries, deletedIds } = await autoClaim(
@@ -406,7 +537,14 @@ export class EventConsumer<R = void> {
       this.held.add(id);
       void this.deadLetter(id, null, "trimmed", null, "the entry was trimmed from the stream before delivery", 0, null);
     }
-    await this.admit(entries, false);
+    if (this.takeover !== null) {
+      // Admitted together, in stream order, once all are taken over (mayRead).
+      const fresh = entries.filter((e) => !this.held.has(e.id));
+      for (const e of fresh) this.held.add(e.id);
+      this.takeover.push(...fresh);
+    } else {
+      await this.admit(entries, false);
+    }
     if (++this.reclaimRounds % 4 === 0) {
       await deleteDeadConsumers(this.opts.redis, stream, this.group, this.opts.consumer, 2 * this.opts.claimIdleMs);
     }
@@ -422,8 +560,8 @@ export class EventConsumer<R = void> {
     const oldestWaiting = [...this.retries.keys()].sort(compareIds)[0] ?? null;
     const start = await recreateGroup(this.opts.redis, this.opts.stream, this.opts.subscriber, newest, oldestWaiting);
     // Their PEL entries vanished with the group; the recreated group reads them again.
-    for (const id of this.retries.keys()) this.held.delete(id);
-    this.retries.clear();
+    this.epoch++;
+    this.forgetOrdered();
     this.opts.log.warn(
       { subscriber: this.opts.subscriber, partition: this.partition, start },
       "consumer group was missing (NOGROUP); recreated",

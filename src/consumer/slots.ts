@@ -7,8 +7,11 @@ export class Slots {
   private used = 0;
   private closed = false;
   private readonly waiters: (() => void)[] = [];
-  /** One caller waiting for the load to fall below `below` (the read loop, for room to read ahead). */
-  private room: { below: number; wake: () => void } | null = null;
+  /**
+   * Callers waiting for the load to fall below their `below`: the read loops (one per partition
+   * when a subscriber's partitions share the budget), for room to read ahead.
+   */
+  private rooms: { below: number; wake: () => void }[] = [];
 
   constructor(private size: number) {}
 
@@ -37,31 +40,32 @@ export class Slots {
   release(): void {
     this.used--;
     this.waiters.shift()?.();
-    if (this.room !== null && this.load() < this.room.below) this.wakeRoom();
+    if (this.rooms.length > 0) this.wakeRooms((below) => this.load() < below);
   }
 
   /** Resolves once fewer than `below` calls hold or wait for a slot (at once if so already, or when closed). */
   whenLoadBelow(below: number): Promise<void> {
     if (this.closed || this.load() < below) return Promise.resolve();
-    return new Promise((wake) => (this.room = { below, wake }));
+    return new Promise((wake) => this.rooms.push({ below, wake }));
   }
 
-  private wakeRoom(): void {
-    const room = this.room;
-    this.room = null;
-    room?.wake();
+  private wakeRooms(ready: (below: number) => boolean = () => true): void {
+    const woken = this.rooms.filter((r) => ready(r.below));
+    if (woken.length === 0) return;
+    this.rooms = this.rooms.filter((r) => !ready(r.below));
+    for (const r of woken) r.wake();
   }
 
   resize(size: number): void {
     this.size = size;
     for (const wake of this.waiters.splice(0)) wake();
-    this.wakeRoom();
+    this.wakeRooms();
   }
 
   /** Wakes every waiter with `false`. */
   close(): void {
     this.closed = true;
     for (const wake of this.waiters.splice(0)) wake();
-    this.wakeRoom();
+    this.wakeRooms();
   }
 }

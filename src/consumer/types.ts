@@ -8,6 +8,8 @@ import type { RedisClient } from "../stream/connections.js";
 import type { Db } from "../db/client.js";
 import type { DeadLetterReason } from "../db/processed-events.js";
 import type { DecodedEntry } from "../stream/entries.js";
+import type { Lease } from "../stream/lease.js";
+import type { LeaseShare } from "./ordering.js";
 import type { Slots } from "./slots.js";
 
 export type { DeadLetterReason } from "../db/processed-events.js";
@@ -97,6 +99,13 @@ export interface EventConsumerOptions<R = void> {
   partition?: { index: number; count: number };
   /** max_in_flight shared with the subscriber's consumers of other partitions; `maxInFlight` resizes it. */
   slots?: Slots;
+  /**
+   * Per-key ordered delivery (consumer/ordering.ts): the lease of this partition for this
+   * subscriber. Only its holder consumes the partition; absent, events are not ordered.
+   */
+  orderLease?: Lease;
+  /** With orderLease: this process's fair share of the partitions' leases. */
+  orderShare?: LeaseShare;
   /** Stop reading new entries while this many wait for a retry (default 1000). */
   maxRetryBacklog?: number;
   onAttempt?: (record: AttemptRecord<R>) => void;

@@ -54,6 +54,10 @@ export const subscribers = pgTable(
     maxAttempts: integer("max_attempts").notNull().default(8),
     timeoutMs: integer("timeout_ms").notNull().default(10_000),
     maxInFlight: integer("max_in_flight").notNull().default(32),
+    /** `key`: events with one ordering_key are delivered one at a time, in stream order (consumer/ordering.ts). */
+    ordering: text("ordering", { enum: ["none", "key"] })
+      .notNull()
+      .default("none"),
     headers: jsonb("headers").$type<Record<string, string>>().notNull().default({}),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),

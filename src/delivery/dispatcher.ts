@@ -143,7 +143,15 @@ export class Dispatcher {
     }
     for (const sub of wanted.values()) {
       const run = this.running.get(sub.name);
-      if (run) {
+      if (run && run.current.ordering !== sub.ordering) {
+        // Ordering decides how the partitions are consumed: the consumer starts over with it.
+        this.running.delete(sub.name);
+        stops.push(
+          run.consumer.stop(this.opts.config.shutdownTimeoutMs).then(() => {
+            if (!this.closed && !this.running.has(sub.name)) this.startConsumer(sub);
+          }),
+        );
+      } else if (run) {
         run.current = sub;
         run.consumer.configure(this.limits(sub, run));
       } else {
@@ -168,6 +176,7 @@ export class Dispatcher {
       redis: this.opts.redis,
       db,
       keys: this.opts.keys,
+      ordering: sub.ordering,
       subscriber: sub.name,
       consumer: this.consumer,
       ...this.limits(sub, run),

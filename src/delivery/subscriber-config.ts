@@ -15,6 +15,7 @@ export interface SubscriberConfig {
   maxAttempts: number;
   timeoutMs: number;
   maxInFlight: number;
+  ordering: "none" | "key";
   headers: Record<string, string>;
   /** Plain-text `whsec_` secrets that sign each delivery: current first, then rotated-out ones still valid. */
   signingSecrets: string[];
@@ -47,6 +48,7 @@ function toConfig(row: WebhookRow, secretKey: string | null, now: Date): Subscri
     maxAttempts: row.maxAttempts,
     timeoutMs: row.timeoutMs,
     maxInFlight: row.maxInFlight,
+    ordering: row.ordering,
     headers: row.headers,
     signingSecrets: signingSecrets(row, secretKey, now),
   };

@@ -41,6 +41,12 @@ const TimeoutMs = Type.Integer({
   description: "request timeout in ms; default BRAIN_WEBHOOK_TIMEOUT_MS, must stay below BRAIN_CLAIM_IDLE_MS",
 });
 const MaxInFlight = Type.Integer({ minimum: 1, maximum: 1000, description: "requests open at once (default 32)" });
+const Ordering = Type.Union([Type.Literal("none"), Type.Literal("key")], {
+  description:
+    "`none` (default): events are delivered as they come, up to max_in_flight at once; `key`: events with one " +
+    "ordering_key are delivered one at a time in stream order, a failing one holding back the later ones of its " +
+    "key until it is delivered or dead-lettered (other keys keep flowing)",
+});
 /** An HTTP token (RFC 9110 §5.6.2): the names a receiver can actually be sent. */
 const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$";
 const Headers = Type.Record(
@@ -79,6 +85,7 @@ export const CreateSubscriber = Type.Object(
     max_attempts: Type.Optional(MaxAttempts),
     timeout_ms: Type.Optional(TimeoutMs),
     max_in_flight: Type.Optional(MaxInFlight),
+    ordering: Type.Optional(Ordering),
     headers: Type.Optional(Headers),
   },
   { $id: "CreateSubscriber", additionalProperties: false },
@@ -94,6 +101,7 @@ export const UpdateSubscriber = Type.Object(
     max_attempts: Type.Optional(MaxAttempts),
     timeout_ms: Type.Optional(TimeoutMs),
     max_in_flight: Type.Optional(MaxInFlight),
+    ordering: Type.Optional(Ordering),
     headers: Type.Optional(Headers),
   },
   {
@@ -136,6 +144,7 @@ const subscriberFields = {
   max_attempts: Type.Integer(),
   timeout_ms: Type.Integer(),
   max_in_flight: Type.Integer(),
+  ordering: Ordering,
   headers: Type.Record(Type.String(), Type.String()),
   previous_secret_expires_at: Type.Union([Timestamp, Type.Null()], {
     description: "until then the secret before the last rotation also signs; null when no rotated-out secret does",

@@ -22,6 +22,8 @@
  *   the lease of the one process that consumes this partition for it (consumer/ordering.ts).
  * - `<meta>:lock:<name>` (string with PX TTL): a lease that lets one process at a time run a
  *   periodic job (the trimmer). `<meta>` is `<stream>`, or `{<stream>}` once partitions are tagged.
+ * - `<meta>:order:<subscriber>:members` (sorted set, process → heartbeat ms): the processes sharing
+ *   an ordered subscriber's partitions, so each takes its fair share of the leases.
  * - `<meta>:partitions` (string): the partition count the stream was created with; a process
  *   started with another count refuses to start (plugins/redis.ts).
  * - `<meta>:subscribers:changed` (pub/sub channel): nudges every process to reload subscribers.
@@ -53,6 +55,8 @@ export interface StreamKeys {
   /** The partition and in-stream id of a qualified id (stream/ids.ts); null when it does not fit the layout. */
   locate(id: string): { partition: PartitionKeys; id: string } | null;
   lock(name: string): string;
+  /** Processes delivering an ordered subscriber (sorted set: process → last heartbeat ms). */
+  orderMembers(subscriber: string): string;
   partitionCount: string;
   subscribersChanged: string;
   eventTypes: string;
@@ -102,6 +106,7 @@ export function streamKeys(stream: string, partitions = 1, tagged = partitions >
       return found === null ? null : { partition: parts[found.partition]!, id: found.id };
     },
     lock: (name) => `${meta}:lock:${name}`,
+    orderMembers: (subscriber) => `${meta}:order:${subscriber}:members`,
     partitionCount: `${meta}:partitions`,
     subscribersChanged: `${meta}:subscribers:changed`,
     eventTypes: `${meta}:event-types`,

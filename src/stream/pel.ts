@@ -104,3 +104,9 @@ export async function deleteDeadConsumers(
 ): Promise<number> {
   return withScripts(redis).brainDeleteIdleConsumers(stream, group, self, idleMs);
 }
+
+/** How many entries the group holds pending, whoever owns them (XPENDING summary). */
+export async function pendingCount(redis: RedisClient, stream: string, group: string): Promise<number> {
+  const [count] = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+  return Number(count);
+}

@@ -101,6 +101,7 @@ function view(
     max_attempts: row.maxAttempts,
     timeout_ms: row.timeoutMs,
     max_in_flight: row.maxInFlight,
+    ordering: row.ordering,
     headers: row.headers,
     previous_secret_expires_at: previous.at(-1) ?? null,
     previous_secrets_expire_at: previous,
@@ -148,6 +149,7 @@ export async function createSubscriber(
         maxAttempts: body.max_attempts ?? 8,
         timeoutMs: body.timeout_ms ?? ctx.config.webhookTimeoutMs,
         maxInFlight: body.max_in_flight ?? 32,
+        ordering: body.ordering ?? "none",
         headers: body.headers ?? {},
       }),
     );
@@ -196,6 +198,7 @@ export async function updateSubscriber(ctx: AdminContext, name: string, patch: U
       maxAttempts: patch.max_attempts,
       timeoutMs: patch.timeout_ms,
       maxInFlight: patch.max_in_flight,
+      ordering: patch.ordering,
       headers: patch.headers,
     }),
   );

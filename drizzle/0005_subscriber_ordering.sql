@@ -1,0 +1,1 @@
+ALTER TABLE "subscribers" ADD COLUMN "ordering" text DEFAULT 'none' NOT NULL;
