@@ -71,7 +71,10 @@ export default fp(
             `Redis or set REDIS_URL; the event stream is required (ADR-001)`,
         );
       }
-      await checkLayout();
+      await checkLayout().catch((err: unknown) => {
+        redis.disconnect();
+        throw err;
+      });
     } else {
       // Until the layout check passed, ingest answers 503: a stream of another partition count
       // must not be written to.

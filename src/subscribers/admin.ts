@@ -137,6 +137,7 @@ export async function createSubscriber(
   checkSecret(body.secret);
   await checkUrl(body.url, ctx.config.webhookAllowPrivate);
   const secret = body.secret ?? generateSecret();
+  const start = startId(body.start_from ?? "latest");
   const row = await inTransaction(ctx.db, async (tx) => {
     const created = await sensitiveWrite("storing a subscriber", () =>
       store.insertSubscriber(tx, {
@@ -154,7 +155,7 @@ export async function createSubscriber(
       }),
     );
     if (!created) throw new errors.Conflict(`a subscriber named ${body.name} already exists`);
-    await onRedis(() => createGroups(ctx.redis, ctx.keys, body.name, startId(body.start_from ?? "latest")));
+    await onRedis(() => createGroups(ctx.redis, ctx.keys, body.name, start));
     return created;
   });
   await notify(ctx, row.name);
