@@ -125,6 +125,7 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
       claimIdleMs: config.claimIdleMs,
       maxAttempts: options.maxAttempts,
       maxInFlight: options.maxInFlight,
+      ordering: options.ordering,
       onDeadLetter: (id, reason) => log.warn({ consumer: name, stream_message_id: id, reason }, "dead letter"),
       shouldRecreateGroup: () => isSubscriberEnabled(db!, name),
       log,

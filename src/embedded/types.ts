@@ -45,6 +45,11 @@ export interface ConsumerSettings {
   maxAttempts?: number;
   /** Handler calls running at once (default 32). */
   maxInFlight?: number;
+  /**
+   * `key`: events with one `ordering_key` are handled one at a time, in stream order, across
+   * processes and crashes (docs/CLUSTER.md); `none` (default): as they come.
+   */
+  ordering?: "none" | "key";
   /** Delays between attempts; default BRAIN_RETRY_SCHEDULE. */
   retryScheduleMs?: number[];
   /** A pino logger (default: pino at LOG_LEVEL on stdout). */
