@@ -71,7 +71,7 @@ t.test("every docs/CONTRACT.md §4 answer class leads to its documented outcome"
     3; /* exhausted */
   await eventually(
     async () => (await sql`select count(*)::int as n from delivery_attempts`)[0]!.n === attempts,
-    5000,
+    15_000,
     "the delivery log",
   );
 

@@ -216,6 +216,7 @@ export function createEventPublisher<C extends EventSchemas | undefined = undefi
       (closed ??= (async () => {
         await started?.catch(() => {});
         await registry.stop();
+        await ctx.publisher.close();
         await closeConnection(redis);
       })()),
   };

@@ -97,6 +97,7 @@ export default fp(
     app.decorate("keys", keys);
     app.decorate("publisher", publisher);
     app.addHook("onClose", async () => {
+      await publisher.close();
       await closeConnection(redis);
     });
   },

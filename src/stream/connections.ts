@@ -129,9 +129,11 @@ export function blockingDuplicate(redis: RedisClient): RedisClient {
   return blocking;
 }
 
-/** Connects a lazy connection; resolves at once when it is connected or connecting already. */
-export async function ensureConnected(redis: RedisClient): Promise<void> {
-  if (redis.status === "wait") await redis.connect();
+/** A lazily connecting copy of `redis` with the same options, for traffic that must not share its socket. */
+export function duplicateConnection(redis: RedisClient): RedisClient {
+  const copy = redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+  copy.on("error", () => {}); // reported by the requests that use it
+  return copy;
 }
 
 /** Closes a connection: QUIT when it answers, else drop it. */

@@ -20,7 +20,8 @@
  */
 import { Cluster } from "ioredis";
 import { errors, redisFailure } from "../errors.js";
-import type { RedisClient } from "./connections.js";
+import calculateSlot from "cluster-key-slot";
+import { closeConnection, duplicateConnection, type RedisClient } from "./connections.js";
 import { qualifyId } from "./ids.js";
 import { partitionOf, type IdempotencyKind, type PartitionKeys, type StreamKeys } from "./keys.js";
 import { withScripts } from "./scripts.js";
@@ -68,16 +69,36 @@ export interface PublisherOptions {
 
 type Reply = [0 | 1 | 2 | 3, string][];
 
+/** A replicated write waiting for its master's next pipeline. */
+interface PendingWrite {
+  part: PartitionKeys;
+  items: PublishItem[];
+  credential: string;
+  resolve: (reply: Reply) => void;
+  reject: (err: Error) => void;
+  /** Retries stop here; the request is answered 503. */
+  deadline: number;
+  /** Every item has an idempotency key, so running it twice replays instead of appending twice. */
+  replays: boolean;
+}
+
 const OUTCOMES: PublishOutcome[] = ["replayed", "created", "conflict", "skipped"];
 
 /** Errors after which the command was certainly not applied (a redirect or a cluster without owner). */
-const NOT_APPLIED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING)\b/;
+const NOT_APPLIED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING)\b|All keys in the pipeline should belong/;
 /** Errors after which the command may or may not have been applied. */
 const UNKNOWN_OUTCOME = /Connection is closed|Command aborted due to connection close|Too many Cluster redirections/;
 /** A pipelined write is retried for this long through a failover; then 503. */
 const RETRY_BUDGET_MS = 3000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A write's raw reply (XADD: an id; brainAppend: ids; brainPublish: [code, value] pairs) as a Reply. */
+function toReply(items: PublishItem[], raw: unknown): Reply {
+  if (items.some((item) => item.idempotencyKey !== undefined)) return raw as Reply;
+  const ids = items.length === 1 ? [raw as string] : (raw as string[]);
+  return ids.map((id): Reply[number] => [1, id]);
+}
 
 /** The fingerprint at the end of a record `<stream id> <event id> <fingerprint>`. */
 const recordFingerprint = (record: string) => record.slice(record.lastIndexOf(" ") + 1);
@@ -88,6 +109,10 @@ export class Publisher {
   private readonly minReplicas: number;
   private readonly replicaTimeoutMs: number;
   private holdReason: string | null = null;
+  /** Replicated writes: their own connection, so WAIT blocks nothing else (the request connection otherwise). */
+  private readonly writer: RedisClient;
+  /** Replicated writes waiting for their master's pipeline, by pipeline group. */
+  private readonly batches = new Map<string, { queue: PendingWrite[]; running: boolean }>();
 
   constructor(
     redis: RedisClient,
@@ -98,6 +123,7 @@ export class Publisher {
     this.partitions = options.partitions;
     this.minReplicas = options.minReplicas ?? 0;
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
+    this.writer = this.minReplicas === 0 ? this.redis : withScripts(duplicateConnection(this.redis));
   }
 
   /**
@@ -228,20 +254,27 @@ export class Publisher {
     }
   }
 
-  /** Queues the partition's write on `target` (the connection, or a pipeline) and returns its reply. */
-  private append(
+  /** The partition's write on the connection; resolves with its reply. */
+  private append(part: PartitionKeys, items: PublishItem[], credential: string, target: RedisClient): Promise<Reply> {
+    return Promise.resolve(this.queue(part, items, credential, target)).then((raw) => toReply(items, raw));
+  }
+
+  /**
+   * Sends (on a connection) or queues (on a pipeline) the partition's write. On a connection it
+   * returns the command's promise; on a pipeline ioredis returns the pipeline itself, and the
+   * reply is only in exec's result.
+   */
+  private queue(
     part: PartitionKeys,
     items: PublishItem[],
     credential: string,
     target: RedisClient | ReturnType<RedisClient["pipeline"]>,
-  ): Promise<Reply> {
+  ): unknown {
     const t = target as RedisClient;
     if (items.every((item) => item.idempotencyKey === undefined)) {
-      const ids =
-        items.length === 1
-          ? t.xadd(part.stream, "*", "event", items[0]!.json).then((id) => [id!])
-          : t.brainAppend(part.stream, ...items.map((item) => item.json));
-      return Promise.resolve(ids).then((list) => list.map((id): Reply[number] => [1, id]));
+      return items.length === 1
+        ? t.xadd(part.stream, "*", "event", items[0]!.json)
+        : t.brainAppend(part.stream, ...items.map((item) => item.json));
     }
     const keys = [part.stream];
     const argv = [String(IDEMPOTENCY_TTL_SECONDS)];
@@ -249,46 +282,105 @@ export class Publisher {
       keys.push(key === undefined ? part.stream : part.idempotency(credential, keyKind, key));
       argv.push(json, `${eventId} ${fingerprint}`, key === undefined ? "0" : "1");
     }
-    return Promise.resolve(t.brainPublish(keys.length, ...keys, ...argv));
+    return t.brainPublish(keys.length, ...keys, ...argv);
   }
 
   /**
-   * The write and a WAIT in one pipeline (routed by the stream key, so WAIT asks the master that
-   * wrote). In cluster mode ioredis does not retry such a pipeline once the write in it
-   * succeeded (docs/CLUSTER.md), so it is retried here: always after a redirect (nothing was
-   * applied), and after a dropped connection only when every item has an idempotency key (a
-   * second run replays).
+   * Replicated writes (BRAIN_REDIS_MIN_REPLICAS > 0) go through a group commit: the writes queued
+   * for one master go out in one pipeline that ends in one WAIT, on a connection of their own.
+   * Redis blocks a connection during WAIT, so WAIT per request would serialise every write to a
+   * master behind a replication round trip (and behind a 1 s timeout while it has no replica),
+   * and would hold up the other traffic on that connection. One WAIT at a time per master, with
+   * the writes that arrived meanwhile in the next one, costs a round trip per batch instead.
    */
-  private async replicated(part: PartitionKeys, items: PublishItem[], credential: string): Promise<Reply> {
-    const deadline = Date.now() + RETRY_BUDGET_MS;
-    const replays = items.every((item) => item.idempotencyKey !== undefined);
-    for (;;) {
-      const pipe = this.redis.pipeline();
-      const written = this.append(part, items, credential, pipe);
-      written.catch(() => {}); // its error is also in exec's replies
-      pipe.wait(this.minReplicas, this.replicaTimeoutMs);
-      let error: Error | null = null;
-      let replicas = 0;
-      try {
-        const replies = (await pipe.exec()) ?? [];
-        error = replies.find(([err]) => err !== null)?.[0] ?? null;
-        replicas = Number(replies.at(-1)?.[1] ?? 0);
-      } catch (err) {
-        error = err as Error;
-      }
-      if (error === null) {
-        if (replicas < this.minReplicas) {
-          throw new errors.NotReplicated(
-            `the event was written but only ${replicas} of ${this.minReplicas} replicas confirmed it within ` +
-              `${this.replicaTimeoutMs} ms (BRAIN_REDIS_MIN_REPLICAS); retry with the same id or Idempotency-Key`,
-          );
-        }
-        return written;
-      }
-      const retry = NOT_APPLIED.test(error.message) || (replays && UNKNOWN_OUTCOME.test(error.message));
-      if (!retry || Date.now() >= deadline) throw error;
-      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
-      await sleep(250);
+  private replicated(part: PartitionKeys, items: PublishItem[], credential: string): Promise<Reply> {
+    return new Promise((resolve, reject) =>
+      this.enqueue({
+        part,
+        items,
+        credential,
+        resolve,
+        reject,
+        deadline: Date.now() + RETRY_BUDGET_MS,
+        replays: items.every((item) => item.idempotencyKey !== undefined),
+      }),
+    );
+  }
+
+  /** The pipeline group of a stream key: what ioredis requires one cluster pipeline to share. */
+  private groupOf(stream: string): string {
+    const w = this.writer;
+    return w instanceof Cluster ? (w.slots[calculateSlot(stream)]?.join(",") ?? "?") : "";
+  }
+
+  private enqueue(write: PendingWrite): void {
+    const group = this.groupOf(write.part.stream);
+    let batch = this.batches.get(group);
+    if (batch === undefined) this.batches.set(group, (batch = { queue: [], running: false }));
+    batch.queue.push(write);
+    if (!batch.running) {
+      batch.running = true;
+      void this.flush(batch).finally(() => (batch.running = false));
     }
+  }
+
+  /**
+   * Sends the group's queued writes and a WAIT in one pipeline, until the queue is empty. A write
+   * is retried (through `enqueue`, as the slot may have moved) after a redirect, where nothing was
+   * applied, and after a dropped connection only when it replays (every item has a key): ioredis
+   * does not retry a pipeline in which a write succeeded (docs/CLUSTER.md).
+   */
+  private async flush(batch: { queue: PendingWrite[] }): Promise<void> {
+    while (batch.queue.length > 0) {
+      const now = Date.now();
+      const live = batch.queue.splice(0).filter((w) => {
+        if (now < w.deadline) return true;
+        w.reject(new errors.NotReplicated(`no write with ${this.minReplicas} replica(s) confirmed in time`));
+        return false;
+      });
+      if (live.length === 0) continue;
+      const pipe = this.writer.pipeline();
+      for (const w of live) this.queue(w.part, w.items, w.credential, pipe);
+      pipe.wait(this.minReplicas, this.replicaTimeoutMs);
+      let replies: [Error | null, unknown][] = [];
+      let failure: Error | null = null;
+      try {
+        if (this.writer.status === "wait") await this.writer.connect();
+        replies = ((await pipe.exec()) ?? []) as [Error | null, unknown][];
+      } catch (err) {
+        failure = err as Error;
+      }
+      const [waitError, acked] = replies[live.length] ?? [failure ?? new Error("no reply to WAIT"), 0];
+      const replicas = waitError === null ? Number(acked) : 0;
+      const again: PendingWrite[] = [];
+      live.forEach((w, i) => {
+        const [error, raw] = replies[i] ?? [failure ?? new Error("no reply"), null];
+        const e = error ?? (waitError !== null && w.replays ? waitError : null);
+        if (e !== null) {
+          const retry = NOT_APPLIED.test(e.message) || (w.replays && UNKNOWN_OUTCOME.test(e.message));
+          if (retry && Date.now() < w.deadline) again.push(w);
+          else w.reject(e);
+        } else if (replicas < this.minReplicas) {
+          w.reject(
+            new errors.NotReplicated(
+              `the event was written but only ${replicas} of ${this.minReplicas} replicas confirmed it within ` +
+                `${this.replicaTimeoutMs} ms (BRAIN_REDIS_MIN_REPLICAS); retry with the same id or Idempotency-Key`,
+            ),
+          );
+        } else {
+          w.resolve(toReply(w.items, raw));
+        }
+      });
+      if (again.length > 0) {
+        if (this.writer instanceof Cluster) this.writer.refreshSlotsCache();
+        await sleep(250);
+        for (const w of again) this.enqueue(w);
+      }
+    }
+  }
+
+  /** Closes the connection of replicated writes, if any. */
+  async close(): Promise<void> {
+    if (this.writer !== this.redis) await closeConnection(this.writer);
   }
 }
