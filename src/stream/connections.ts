@@ -119,12 +119,12 @@ export function deliveryConnection(url: string, mode: RedisMode = "standalone"):
   return withScripts(redis);
 }
 
-/** A lazily connecting duplicate of `redis` for blocking reads, which would stall every other command on it. */
-export function blockingDuplicate(redis: RedisClient): RedisClient {
-  const blocking =
-    redis instanceof Cluster
-      ? redis.duplicate(undefined, { lazyConnect: true, redisOptions: { commandTimeout: undefined } })
-      : redis.duplicate({ lazyConnect: true });
+/**
+ * A lazily connecting duplicate of a standalone connection for blocking reads, which would stall
+ * every other command on it (in cluster mode reader.ts connects to the slot's owner itself).
+ */
+export function blockingDuplicate(redis: Redis): Redis {
+  const blocking = redis.duplicate({ lazyConnect: true });
   blocking.on("error", () => {}); // reported by the read loop
   return blocking;
 }
