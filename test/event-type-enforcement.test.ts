@@ -115,6 +115,9 @@ t.test("details stay bounded: 20 shown and the rest counted; a huge payload repo
 t.test(
   "unregistered types are accepted; with BRAIN_REQUIRE_REGISTERED_TYPES they are 400 UNKNOWN_EVENT_TYPE",
   async (t) => {
+    // The strict gateway learns of registrations by polling once a second, as another process would.
+    await strict.eventTypes.load();
+    t.ok(strict.eventTypes.lookup("mission.created"), "the strict gateway holds the registrations");
     t.equal((await post(envelope({ type: "never.registered", payload: { any: 1 } }))).statusCode, 202);
     const before = await xlen();
     const one = await post(envelope({ type: "never.registered" }), strict);
