@@ -18,6 +18,7 @@
  * keys keep flowing. Waiting events count against maxRetryBacklog, which bounds memory.
  */
 import type { RedisClient } from "../stream/connections.js";
+import { heartbeatMember, leaveMembers } from "../stream/members.js";
 import type { ConsumedEvent } from "./types.js";
 
 export class KeyOrder {
@@ -102,21 +103,12 @@ export class OrderShare implements LeaseShare {
 
   /** Heartbeat: records this process and counts the live ones. */
   async beat(): Promise<void> {
-    const now = Date.now();
-    const replies = await this.redis
-      .pipeline()
-      .zadd(this.key, now, this.member)
-      .zremrangebyscore(this.key, "-inf", now - this.ttlMs)
-      .zcard(this.key)
-      .pexpire(this.key, 10 * this.ttlMs)
-      .exec();
-    const count = Number(replies?.[2]?.[1] ?? 1);
-    this.live = Math.max(1, count);
+    this.live = Math.max(1, await heartbeatMember(this.redis, this.key, this.member, this.ttlMs));
   }
 
   /** Leaves at once (graceful stop), so the others take the partitions without waiting for the TTL. */
   async leave(): Promise<void> {
-    await this.redis.zrem(this.key, this.member);
+    await leaveMembers(this.redis, this.key, this.member);
   }
 
   private share(): number {

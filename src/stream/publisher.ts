@@ -140,6 +140,12 @@ export class Publisher {
         message: `the event stream is unavailable: ${this.holdReason}`,
       });
     }
+    // One partition (every single-event request, and any one-partition stream): no grouping.
+    if (this.partitions === 1 || items.length === 1) {
+      const p = partitionOf(items[0]!.routingKey ?? items[0]!.eventId, this.partitions);
+      const reply = await this.write(this.keys.partitions[p]!, items, credential);
+      return items.map((item, i) => this.result(p, item, reply[i]!));
+    }
     const byPartition = new Map<number, number[]>();
     items.forEach((item, i) => {
       const p = partitionOf(item.routingKey ?? item.eventId, this.partitions);
