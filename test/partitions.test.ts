@@ -50,6 +50,52 @@ t.test("ingest routes by ordering_key, else by id, and answers partition-qualifi
   }
 });
 
+t.test(
+  "an Idempotency-Key without a body id reaches its record's partition; key-less events go together",
+  async (t) => {
+    const { app } = await buildApp(t, P);
+    const lengths = async () => Promise.all(app.keys.partitions.map((p) => app.redis.xlen(p.stream)));
+    const withKey = (key: string, body = envelope()) =>
+      app.inject({
+        method: "POST",
+        url: "/v1/events",
+        headers: { ...auth(PUBLISH_TOKEN), "idempotency-key": key },
+        payload: body,
+      });
+    // Each retry gets a new assigned id, so routing by it would miss the record 3 times out of 4.
+    const first = await withKey("order-1");
+    t.equal(first.statusCode, 202);
+    for (let i = 0; i < 12; i++) {
+      const retry = await withKey("order-1");
+      t.equal(retry.statusCode, 200, `retry ${i + 1} is a replay`);
+      t.equal(retry.json().stream_message_id, first.json().stream_message_id);
+    }
+    t.equal((await withKey("order-1", envelope({ payload: { other: 1 } }))).statusCode, 422, "another body: 422");
+    t.equal(
+      (await lengths()).reduce((a, b) => a + b, 0),
+      1,
+      "appended once",
+    );
+
+    const batch = (events: unknown[]) =>
+      app.inject({ method: "POST", url: "/v1/events/batch", headers: auth(PUBLISH_TOKEN), payload: { events } });
+    const seen = new Set<number>();
+    for (let r = 0; r < 4; r++) {
+      const res = await batch(Array.from({ length: 20 }, () => envelope()));
+      t.equal(res.statusCode, 202);
+      const parts = new Set(
+        res.json().results.map((x: { stream_message_id: string }) => partitionOf(x.stream_message_id)),
+      );
+      t.equal(parts.size, 1, "a request's key-less events share one partition");
+      seen.add([...parts][0] as number);
+    }
+    t.equal(seen.size, 4, "successive requests take the partitions in turn");
+    const mixed = await batch([envelope(), envelope({ ordering_key: "robot-7" }), envelope(), envelope({ id: "m-1" })]);
+    const ids = mixed.json().results.map((x: { stream_message_id: string }) => partitionOf(x.stream_message_id));
+    t.equal(ids[0], ids[2], "key-less events of a mixed batch share a partition");
+  },
+);
+
 t.test("a batch over partitions: a reused id anywhere appends nothing anywhere", async (t) => {
   const { app } = await buildApp(t, P);
   const lengths = async () => Promise.all(app.keys.partitions.map((p) => app.redis.xlen(p.stream)));

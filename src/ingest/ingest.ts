@@ -38,6 +38,8 @@ export async function ingestOne(
   if (idempotencyKey !== undefined) {
     item.idempotencyKey = idempotencyKey;
     item.keyKind = "key";
+    // The retry must reach the partition that holds the key's record (ordering_key still wins).
+    item.routingKey ??= idempotencyKey;
     item.fingerprint ??= fingerprint(event);
   }
   const [result] = await ctx.publisher.publish([item], credential);

@@ -104,7 +104,9 @@ export function prepare(event: EventEnvelope, limits: IngestLimits, path: string
     const msg = `the envelope is larger than ${limits.maxEnvelopeBytes} bytes once stored`;
     throw fail(new errors.EnvelopeTooLarge(msg), { path: path || "/", message: msg });
   }
-  const item: PublishItem = { json, eventId: stored.id!, routingKey: stored.ordering_key ?? stored.id! };
+  const item: PublishItem = { json, eventId: stored.id! };
+  const routingKey = event.ordering_key ?? event.id;
+  if (routingKey !== undefined) item.routingKey = routingKey;
   // The fingerprint only matters with an idempotency key: without one, skip its hash.
   if (event.id !== undefined) {
     item.idempotencyKey = event.id;

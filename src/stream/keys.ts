@@ -128,9 +128,9 @@ export function layout(config: {
 }
 
 /**
- * The partition of an event: FNV-1a (32 bit) of the UTF-8 bytes of its routing key (`ordering_key`,
- * else its id), modulo the partition count. Stable across processes and releases, so one
- * ordering key always lands in one partition.
+ * The partition of an event: FNV-1a (32 bit) of the UTF-8 bytes of its routing key
+ * (`ordering_key`, else its idempotency key: publisher.ts `PublishItem`), modulo the count.
+ * Stable across processes and releases, so one ordering key always lands in one partition.
  */
 export function partitionOf(routingKey: string, partitions: number): number {
   if (partitions === 1) return 0;

@@ -33,7 +33,11 @@ export interface PublishItem {
   /** The envelope as it will be stored and delivered. */
   json: string;
   eventId: string;
-  /** Picks the partition: the event's ordering_key; its id when absent. */
+  /**
+   * Picks the partition: the event's ordering_key, else its idempotency key, so a retry finds its
+   * record. Absent (neither): any partition will do, and the publisher keeps the request's such
+   * events together (`publish`).
+   */
   routingKey?: string;
   /** Idempotency-Key header or body id; absent when the request has neither. */
   idempotencyKey?: string;
@@ -109,6 +113,8 @@ export class Publisher {
   private readonly minReplicas: number;
   private readonly replicaTimeoutMs: number;
   private holdReason: string | null = null;
+  /** The partition for the next request whose events have no routing key (round robin). */
+  private turn = 0;
   /** Replicated writes: their own connection, so WAIT blocks nothing else (the request connection otherwise). */
   private readonly writer: RedisClient;
   /** Replicated writes waiting for their master's pipeline, by pipeline group. */
@@ -140,21 +146,27 @@ export class Publisher {
         message: `the event stream is unavailable: ${this.holdReason}`,
       });
     }
+    // Events without a routing key go to one partition per request, taken in turn: they still
+    // spread over the partitions, and a batch of them is one script, as on one Redis.
+    const free = this.partitions === 1 ? 0 : (this.turn = (this.turn + 1) % this.partitions);
+    const partitionFor = (item: PublishItem) =>
+      item.routingKey === undefined ? free : partitionOf(item.routingKey, this.partitions);
     // One partition (every single-event request, and any one-partition stream): no grouping.
     if (this.partitions === 1 || items.length === 1) {
-      const p = partitionOf(items[0]!.routingKey ?? items[0]!.eventId, this.partitions);
+      const p = partitionFor(items[0]!);
       const reply = await this.write(this.keys.partitions[p]!, items, credential);
       return items.map((item, i) => this.result(p, item, reply[i]!));
     }
     const byPartition = new Map<number, number[]>();
     items.forEach((item, i) => {
-      const p = partitionOf(item.routingKey ?? item.eventId, this.partitions);
+      const p = partitionFor(item);
       const list = byPartition.get(p);
       if (list === undefined) byPartition.set(p, [i]);
       else list.push(i);
     });
     const results: PublishResult[] = new Array(items.length);
-    if (byPartition.size > 1 && (await this.conflicts(items, byPartition, credential, results))) return results;
+    if (byPartition.size > 1 && (await this.conflicts(items, byPartition, credential, results, partitionFor)))
+      return results;
     const writes = await Promise.allSettled(
       [...byPartition].map(async ([p, indices]) => {
         const part = this.keys.partitions[p]!;
@@ -193,6 +205,7 @@ export class Publisher {
     byPartition: Map<number, number[]>,
     credential: string,
     results: PublishResult[],
+    partitionFor: (item: PublishItem) => number,
   ): Promise<boolean> {
     const keyed = items.flatMap((item, i) => (item.idempotencyKey === undefined ? [] : [i]));
     if (keyed.length === 0) return false;
@@ -225,7 +238,7 @@ export class Publisher {
     };
     if (!keyed.some(clash)) return false;
     items.forEach((item, i) => {
-      const p = partitionOf(item.routingKey ?? item.eventId, this.partitions);
+      const p = partitionFor(item);
       results[i] = clash(i)
         ? this.result(p, item, [2, records.get(i)!])
         : { outcome: "skipped", streamMessageId: "", eventId: item.eventId, fingerprint: item.fingerprint ?? "" };
