@@ -2,11 +2,14 @@
  * Prints the heaviest frames of a V8 .cpuprofile (from `node --cpu-prof`): self time per
  * function and per package/file, so "what costs what" is readable without DevTools.
  *
- *   node bench/cpuprofile-top.js <file.cpuprofile> [top=30]
+ *   node bench/cpuprofile-top.js <file.cpuprofile> [top=30] [µs per request]
+ *
+ * With the process's CPU µs per request (the bench prints it), shares of the busy time (idle left
+ * out) are shown as µs per request instead: what each part of a request costs.
  */
 import { readFileSync } from "node:fs";
 
-const [file, topArg] = process.argv.slice(2);
+const [file, topArg, perRequestArg] = process.argv.slice(2);
 if (!file) {
   process.stderr.write("usage: node bench/cpuprofile-top.js <file.cpuprofile> [top]\n");
   process.exit(2);
@@ -20,7 +23,9 @@ for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i];
   self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0));
 }
-const total = [...self.values()].reduce((a, b) => a + b, 0);
+const perRequest = Number(perRequestArg ?? 0);
+const idle = [...self].reduce((a, [id, us]) => (byId.get(id).callFrame.functionName === "(idle)" ? a + us : a), 0);
+const total = [...self.values()].reduce((a, b) => a + b, 0) - (perRequest > 0 ? idle : 0);
 const where = (cf) => {
   const url = cf.url.replace(/^file:\/\//, "");
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
@@ -37,7 +42,10 @@ for (const [id, us] of self) {
   const p = where(cf);
   pkg.set(p, (pkg.get(p) ?? 0) + us);
 }
-const pct = (us) => ((100 * us) / total).toFixed(1).padStart(5) + " %";
+const pct = (us) =>
+  perRequest > 0
+    ? ((perRequest * us) / total).toFixed(2).padStart(6) + " µs"
+    : ((100 * us) / total).toFixed(1).padStart(5) + " %";
 console.log(`total sampled ${(total / 1e6).toFixed(1)} s\n\n-- self time by package/file --`);
 for (const [k, us] of [...pkg].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${k}`);
 console.log("\n-- self time by function --");

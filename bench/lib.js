@@ -5,7 +5,7 @@
  * The gateway runs with the node flags of `npm start` (read from package.json), so a benchmark
  * measures the process a deployment runs; BENCH_GATEWAY_NODE_ARGS adds to them.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -216,5 +216,30 @@ export class BenchRun {
     await this.admin.end();
     if (allMet) rmSync(this.logDir, { recursive: true, force: true });
     else console.log(`(child logs kept in ${this.logDir})`);
+  }
+}
+
+/**
+ * Runs autocannon in a child process (bench/load.js) and resolves with its result: the load
+ * generator must not share the measuring process's event loop.
+ */
+export function loadProcess(job) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, "bench/load.js"), JSON.stringify(job)],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
+    );
+  });
+}
+
+/** Resident set size of a process in MB, from /proc (Linux); NaN elsewhere. */
+export function rssMb(pid) {
+  try {
+    const kb = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return Number(kb) / 1024;
+  } catch {
+    return NaN;
   }
 }

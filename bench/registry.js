@@ -7,7 +7,7 @@
  *
  *   npm run bench:registry        (builds first; or: node bench/registry.js after npm run build)
  *
- * Scenarios (autocannon, programmatic API):
+ * Scenarios (autocannon in a process of its own, bench/load.js):
  *   single  POST /v1/events with one envelope (no id: every request appends)
  *   batch   POST /v1/events/batch with BENCH_BATCH_SIZE envelopes of the one type
  *
@@ -22,7 +22,6 @@
  * Exit code 0 when the target is met in every scenario, 1 otherwise.
  */
 import { cpus, loadavg } from "node:os";
-import autocannon from "autocannon";
 import {
   BenchRun,
   cpuSeconds,
@@ -32,6 +31,7 @@ import {
   freePort,
   GATEWAY_ENV,
   GATEWAY_NODE_ARGS,
+  loadProcess,
   LOG_LEVEL,
   median,
   REDIS_URL,
@@ -154,7 +154,7 @@ async function main() {
       const measure = async (kind, duration) => {
         await redis.unlink(STREAM);
         const cpu0 = cpuSeconds(gateway.child.pid);
-        const r = await autocannon({
+        const r = await loadProcess({
           url: url + PATHS[scenario],
           method: "POST",
           connections: CONNECTIONS,
