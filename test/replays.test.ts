@@ -347,3 +347,57 @@ t.test("unknown subscribers and replays are 404, bad ids 400; publish tokens get
   t.equal(forbidden.json().code, "FORBIDDEN");
   t.equal((await app.inject({ method: "GET", url: "/v1/subscribers/guarded/replays" })).statusCode, 401);
 });
+
+t.test("with 4 partitions a time covers every partition, a prefixed id only its own", async (t) => {
+  const p4 = await deliverySetup(t, { BRAIN_STREAM_PARTITIONS: "4" });
+  p4.receiver.answer = () => ({ status: 200 });
+  await createSubscriber(p4.app, { name: "spread", url: p4.receiver.url, event_types: ["*"] });
+  const since = new Date(Date.now() - 1).toISOString();
+  const ids: string[] = [];
+  for (let i = 0; i < 24; i++)
+    ids.push(await publish(p4.app, { id: `0190a0b0-0000-7000-8000-${String(i).padStart(12, "0")}` }));
+  const partitionOf = (id: string) => Number(id.split(":")[0]);
+  t.equal(new Set(ids.map(partitionOf)).size, 4, "the events spread over the four partitions");
+  const post = (payload: Record<string, unknown>) => startReplay("spread", payload, p4.app);
+  const waitDone = (id: string) =>
+    eventually(async () => {
+      const r = (
+        await p4.app.inject({ method: "GET", url: `/v1/subscribers/spread/replays/${id}`, headers: admin })
+      ).json();
+      return r.state === "completed" ? r : null;
+    }, 20_000);
+
+  const all = await waitDone((await post({ from: since })).json().id);
+  t.equal(all.total, 24);
+  t.same(
+    all.ranges.map((r: Json) => r.partition),
+    [0, 1, 2, 3],
+  );
+  t.same(webhookIds(p4.receiver.requests.filter(replayed(all.id))).sort(), [...ids].sort(), "each entry once");
+
+  const inTwo = ids.filter((id) => partitionOf(id) === 2);
+  const one = await waitDone((await post({ from: inTwo[1] })).json().id);
+  t.same(
+    one.ranges.map((r: Json) => [r.partition, r.from]),
+    [[2, inTwo[1]]],
+  );
+  t.same(webhookIds(p4.receiver.requests.filter(replayed(one.id))), inTwo.slice(1), "partition 2 from that id on");
+
+  const bare = await post({ from: ids[0]!.split(":")[1] });
+  t.equal(bare.statusCode, 400, "a bare id does not say which partition");
+  t.match(bare.json().details, [{ path: "/from" }]);
+  const inOne = ids.find((id) => partitionOf(id) === 1)!;
+  t.equal((await post({ from: inTwo[0], to: inOne })).statusCode, 400, "from and to in different partitions");
+
+  const p1 = p4.app.keys.partitions[1]!.stream;
+  const keptInOne = ids.filter((id) => partitionOf(id) === 1)[1]!;
+  await p4.app.redis.xtrim(p1, "MINID", keptInOne.split(":")[1]!);
+  const trimmed = await post({ from: since });
+  t.equal(trimmed.statusCode, 409);
+  t.match(trimmed.json(), {
+    code: "REPLAY_RANGE_TRIMMED",
+    details: [{ path: "/from", message: new RegExp(`^partition 1: .* still kept is ${keptInOne}$`) }],
+  });
+  t.equal(trimmed.json().details.length, 1, "only the trimmed partition is named");
+  t.equal((await post({ from: inTwo[0] })).statusCode, 202, "a replay of another partition is unaffected");
+});
