@@ -348,6 +348,29 @@ t.test("unknown subscribers and replays are 404, bad ids 400; publish tokens get
   t.equal((await app.inject({ method: "GET", url: "/v1/subscribers/guarded/replays" })).statusCode, 401);
 });
 
+t.test("an internal consumer has no replays; a subscriber has at most 5 unfinished ones", async (t) => {
+  const first = await publish(app);
+  await sql`insert into subscribers (name, kind, event_types) values ('inner', 'internal', '{*}')`;
+  const inner = await startReplay("inner", { from: first });
+  t.equal(inner.statusCode, 409);
+  t.match(inner.json(), { code: "CONFLICT", message: /internal consumer/ });
+
+  // Disabled: its replays wait, so all five stay pending.
+  await createSubscriber(app, { name: "busy", url: receiver.url, event_types: ["*"], enabled: false });
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const res = await startReplay("busy", { from: first });
+    t.equal(res.statusCode, 202);
+    ids.push(res.json().id as string);
+  }
+  const sixth = await startReplay("busy", { from: first });
+  t.equal(sixth.statusCode, 409);
+  t.match(sixth.json(), { code: "CONFLICT", message: /5 replays pending or running/ });
+  t.equal((await cancel("busy", ids[0]!)).json().state, "cancelled");
+  t.equal((await startReplay("busy", { from: first })).statusCode, 202, "a cancelled one frees its place");
+  t.equal(await rows("replays", "busy"), 6);
+});
+
 t.test("with 4 partitions a time covers every partition, a prefixed id only its own", async (t) => {
   const p4 = await deliverySetup(t, { BRAIN_STREAM_PARTITIONS: "4" });
   p4.receiver.answer = () => ({ status: 200 });

@@ -5,6 +5,7 @@
  * of their own, whatever their number.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { claimReplay } from "../db/replays.js";
 import { REPLAY_LEASE_MS, ReplayRun, type ReplayDeps } from "./replay.js";
 
@@ -51,12 +52,17 @@ export class ReplayWorker {
     }
   }
 
-  /** Stops polling and every run; each releases its lease so another process resumes it at once. */
-  async close(): Promise<void> {
+  /**
+   * Stops polling and every run; each releases its lease so another process resumes it at once.
+   * Waits at most `timeoutMs` for requests in flight; a run still waiting then keeps its lease
+   * until it lapses, and its chunk is sent again (at least once).
+   */
+  async close(timeoutMs: number): Promise<void> {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
     await this.polling;
     for (const run of this.runs.values()) run.halt("shutdown");
-    await Promise.all([...this.runs.values()].map((r) => r.done));
+    const deadline = sleep(timeoutMs, undefined, { ref: false });
+    await Promise.race([Promise.all([...this.runs.values()].map((r) => r.done)), deadline]);
   }
 }

@@ -22,7 +22,7 @@ export default fp(
         .then(() => worker.start())
         .catch((err: Error) => app.log.error({ err: err.message }, "replays failed to start"));
     });
-    app.addHook("onClose", () => worker.close());
+    app.addHook("onClose", () => worker.close(app.config.shutdownTimeoutMs));
   },
   { name: "replays", fastify: "5.x", dependencies: ["redis", "db", "webhook-client"] },
 );
