@@ -207,6 +207,18 @@ t.test("transient failures are retried twice, then the entry counts as failed", 
   t.equal(await rows("dead_letters", "flaky"), 0, "a failed replay request is no dead letter");
 });
 
+t.test("410 Gone ends the replay as failed, with the reason", async (t) => {
+  await createSubscriber(app, { name: "gone", url: receiver.url, event_types: ["gone.*"] });
+  const ids: string[] = [];
+  for (let i = 0; i < 30; i++) ids.push(await publish(app, { type: "gone.away" }));
+  receiver.answer = (r) => ({ status: r.headers["x-brain-replay"] && r.headers["webhook-id"] === ids[5] ? 410 : 200 });
+  const done = await replay("gone", { from: ids[0], max_per_second: 20 }, "failed");
+  t.match(done, { state: "failed", error: /410 Gone/, total: 30 });
+  t.ok(done.failed >= 1 && done.sent < 30, `stopped after ${done.sent} of 30`);
+  t.equal(done.sent, done.delivered + done.failed, "the counts add up");
+  t.ok(done.finished_at);
+});
+
 t.test("a disabled subscriber's replay waits; deleting the subscriber deletes its replays", async (t) => {
   receiver.answer = () => ({ status: 200 });
   await createSubscriber(app, { name: "sleepy", url: receiver.url, event_types: ["sleepy.*"] });
