@@ -39,6 +39,20 @@ async function replay(name: string, payload: Record<string, unknown>, state = "c
   );
 }
 const replayed = (id: string) => (r: Received) => r.headers["x-brain-replay"] === id;
+/** A subscriber to `<family>.*` and `n` events of type `<family>.tick` for it; returns their stream ids. */
+async function withEvents(name: string, family: string, n: number): Promise<string[]> {
+  await createSubscriber(app, { name, url: receiver.url, event_types: [`${family}.*`] });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await publish(app, { type: `${family}.tick` }));
+  return ids;
+}
+/** Starts a replay of `ids` at 20/s and waits until `sent` of its requests arrived; returns its id. */
+async function running(name: string, ids: string[], sent: number): Promise<string> {
+  const res = await startReplay(name, { from: ids[0], max_per_second: 20 });
+  const id = res.json().id as string;
+  await receiver.waitFor(sent, 10_000, replayed(id));
+  return id;
+}
 const webhookIds = (rs: Received[]) => rs.map((r) => String(r.headers["webhook-id"]));
 const rows = async (table: string, name: string) =>
   (await sql`select count(*)::int as n from ${sql(table)} where subscriber_name = ${name}`)[0]!.n as number;
@@ -130,14 +144,9 @@ t.test("ranges by stream id and by time are inclusive; event_types narrows the s
 
 t.test("max_per_second bounds the rate while live deliveries of the same subscriber keep flowing", async (t) => {
   receiver.answer = () => ({ status: 200 });
-  await createSubscriber(app, { name: "paced", url: receiver.url, event_types: ["paced.*"] });
-  const ids: string[] = [];
-  for (let i = 0; i < 60; i++) ids.push(await publish(app, { type: "paced.tick" }));
+  const ids = await withEvents("paced", "paced", 60);
   await receiver.waitFor(60, 10_000, (r) => r.headers["x-brain-subscriber"] === "paced");
-  const res = await startReplay("paced", { from: ids[0], max_per_second: 20 });
-  t.equal(res.statusCode, 202);
-  const id = res.json().id as string;
-  await receiver.waitFor(5, 10_000, replayed(id));
+  const id = await running("paced", ids, 5);
   const liveId = await publish(app, { type: "paced.live" });
   const live = await receiver.waitFor(1, 5_000, (r) => r.headers["webhook-id"] === liveId);
   const done = await eventually(
@@ -154,12 +163,8 @@ t.test("max_per_second bounds the rate while live deliveries of the same subscri
 
 t.test("DELETE cancels within a second, is idempotent, and leaves a finished replay as it was", async (t) => {
   receiver.answer = () => ({ status: 200 });
-  await createSubscriber(app, { name: "stopper", url: receiver.url, event_types: ["stop.*"] });
-  const ids: string[] = [];
-  for (let i = 0; i < 100; i++) ids.push(await publish(app, { type: "stop.me" }));
-  const res = await startReplay("stopper", { from: ids[0], max_per_second: 20 });
-  const id = res.json().id as string;
-  await receiver.waitFor(10, 10_000, replayed(id));
+  const ids = await withEvents("stopper", "stop", 100);
+  const id = await running("stopper", ids, 10);
   const cancelled = await cancel("stopper", id);
   t.equal(cancelled.statusCode, 200);
   t.equal(cancelled.json().state, "cancelled");
@@ -208,9 +213,7 @@ t.test("transient failures are retried twice, then the entry counts as failed", 
 });
 
 t.test("410 Gone ends the replay as failed, with the reason", async (t) => {
-  await createSubscriber(app, { name: "gone", url: receiver.url, event_types: ["gone.*"] });
-  const ids: string[] = [];
-  for (let i = 0; i < 30; i++) ids.push(await publish(app, { type: "gone.away" }));
+  const ids = await withEvents("gone", "gone", 30);
   receiver.answer = (r) => ({ status: r.headers["x-brain-replay"] && r.headers["webhook-id"] === ids[5] ? 410 : 200 });
   const done = await replay("gone", { from: ids[0], max_per_second: 20 }, "failed");
   t.match(done, { state: "failed", error: /410 Gone/, total: 30 });
@@ -221,12 +224,8 @@ t.test("410 Gone ends the replay as failed, with the reason", async (t) => {
 
 t.test("a disabled subscriber's replay waits; deleting the subscriber deletes its replays", async (t) => {
   receiver.answer = () => ({ status: 200 });
-  await createSubscriber(app, { name: "sleepy", url: receiver.url, event_types: ["sleepy.*"] });
-  const ids: string[] = [];
-  for (let i = 0; i < 40; i++) ids.push(await publish(app, { type: "sleepy.tick" }));
-  const res = await startReplay("sleepy", { from: ids[0], max_per_second: 20 });
-  const id = res.json().id as string;
-  await receiver.waitFor(5, 10_000, replayed(id));
+  const ids = await withEvents("sleepy", "sleepy", 40);
+  const id = await running("sleepy", ids, 5);
   const patch = (enabled: boolean) =>
     app.inject({ method: "PATCH", url: "/v1/subscribers/sleepy", headers: admin, payload: { enabled } });
   t.equal((await patch(false)).statusCode, 200);
@@ -252,9 +251,7 @@ t.test("a disabled subscriber's replay waits; deleting the subscriber deletes it
 });
 
 t.test("a range reaching below the trimmed head is refused, naming the oldest entry kept", async (t) => {
-  await createSubscriber(app, { name: "trimmed", url: receiver.url, event_types: ["trim.*"] });
-  const ids: string[] = [];
-  for (let i = 0; i < 6; i++) ids.push(await publish(app, { type: "trim.me" }));
+  const ids = await withEvents("trimmed", "trim", 6);
   const oldest = ((await app.redis.xrange(app.keys.stream, "-", "+", "COUNT", 1)) as [string, string[]][])[0]![0];
   await app.redis.xtrim(app.keys.stream, "MINID", ids[3]!);
   for (const from of [ids[0]!, oldest, "1970-01-01T00:00:00Z"]) {
