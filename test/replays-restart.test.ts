@@ -1,7 +1,7 @@
 /**
  * Replays across real gateway processes: a gateway SIGKILLed mid-replay leaves the replay to the
- * next one, which resumes from the last saved chunk (at least once, never from scratch); two
- * gateways never run one replay at the same time.
+ * next one, which resumes from the last saved chunk (at least once, never from scratch); one
+ * stopped gracefully hands it over at once; two gateways never run one replay at the same time.
  */
 import t from "tap";
 import postgres from "postgres";
@@ -87,4 +87,34 @@ t.test("two gateways never run one replay at once: each entry once per replay", 
       `replay ${id}: each entry once`,
     );
   }
+});
+
+t.test("a gateway stopped gracefully hands its replay over at once, not after the lease", async (t) => {
+  const receiver = await startReceiver(t);
+  receiver.answer = () => ({ status: 200, delayMs: 5 });
+  const env = await testEnv(t, PROCESS_ENV);
+  const a = await spawnGateway(t, env);
+  await call(a.url, "POST", "/v1/subscribers", { name: "handover", url: receiver.url, event_types: ["*"] });
+  const ids = await publishMany(a.url, 200);
+  const start = await call(a.url, "POST", "/v1/subscribers/handover/replays", { from: ids[0], max_per_second: 10 });
+  const id = start.body.id as string;
+  // 20 s at 10/s: the second gateway starts and the first stops well before the end.
+  await receiver.waitFor(10, 30_000, replayed(id));
+  const b = await spawnGateway(t, { ...env, BRAIN_ROLE: "dispatcher" });
+  a.child.kill("SIGTERM");
+  t.equal(await a.exited, 0, "the first gateway shut down cleanly");
+  const stoppedAt = Date.now();
+  const sentBefore = receiver.requests.filter(replayed(id)).length;
+  const next = await receiver.waitFor(sentBefore + 1, 30_000, replayed(id));
+  const gap = next[sentBefore]!.at - stoppedAt;
+  t.ok(gap < 5000, `the second gateway went on ${gap} ms after the first stopped (lease: 10 s)`);
+  const done = await eventually(
+    async () => {
+      const r = await call(b.url, "GET", `/v1/subscribers/handover/replays/${id}`);
+      return r.body.state === "completed" ? r.body : null;
+    },
+    30_000,
+    "the replay to complete",
+  );
+  t.match(done, { total: 200, delivered: 200, failed: 0 });
 });
