@@ -17,6 +17,7 @@ import eventTypesPlugin from "./plugins/event-types.js";
 import ingestMetricsPlugin from "./plugins/ingest-metrics.js";
 import loadSheddingPlugin from "./plugins/load-shedding.js";
 import redisPlugin from "./plugins/redis.js";
+import replaysPlugin from "./plugins/replays.js";
 import trimmerPlugin from "./plugins/trimmer.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
@@ -25,6 +26,7 @@ import eventTypeRoutes from "./routes/event-types.js";
 import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
 import metricsRoutes from "./routes/metrics.js";
+import replayRoutes from "./routes/replays.js";
 import subscriberRoutes from "./routes/subscribers.js";
 import { ErrorBody, Liveness, MAX_PATH_PARAM_LENGTH, Readiness } from "./schemas/common.js";
 import {
@@ -38,6 +40,7 @@ import {
 } from "./schemas/envelope.js";
 import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
 import { DeadLetterPage } from "./schemas/pages.js";
+import { REPLAY_COMPONENTS } from "./schemas/replay.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
 import { checkDurability } from "./stream/durability.js";
 
@@ -65,6 +68,7 @@ const components = (config: Config) => [
   ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
+  ...REPLAY_COMPONENTS,
   Liveness,
   Readiness,
 ];
@@ -111,6 +115,7 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
       await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
+      await v1.register(replayRoutes);
     },
     { prefix: "/v1" },
   );
@@ -130,7 +135,10 @@ export async function build(config: Config, logger?: boolean | object): Promise<
     await registerHttp(app);
     await app.register(trimmerPlugin);
     // Delivery (role all|dispatcher) registers here.
-    if (config.role !== "api") await app.register(dispatcherPlugin);
+    if (config.role !== "api") {
+      await app.register(dispatcherPlugin);
+      await app.register(replaysPlugin);
+    }
     await app.ready();
   } catch (err) {
     await app.close().catch(() => {});

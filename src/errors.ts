@@ -39,6 +39,7 @@ export const errors = {
   UrlNotAllowed: createError("URL_NOT_ALLOWED", "%s", 400),
   RequestTimeout: createError("REQUEST_TIMEOUT", "%s", 408),
   Conflict: createError("CONFLICT", "%s", 409),
+  ReplayRangeTrimmed: createError("REPLAY_RANGE_TRIMMED", "%s", 409),
   PreconditionFailed: createError("PRECONDITION_FAILED", "%s", 412),
   BodyTooLarge: createError("BODY_TOO_LARGE", "the request body is larger than %s bytes", 413),
   EnvelopeTooLarge: createError("ENVELOPE_TOO_LARGE", "%s", 413),

@@ -44,6 +44,12 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
       registers,
     }),
+    replayRequests: new Counter({
+      name: "brain_replay_requests_total",
+      help: "Webhook requests of replays, by subscriber and outcome (delivered, retry, failed)",
+      labelNames: ["subscriber", "outcome"] as const,
+      registers,
+    }),
     deadLetters: new Counter({
       name: "brain_dead_letters_total",
       help: "Dead letters recorded, by subscriber and reason",

@@ -7,6 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -17,6 +18,7 @@ import {
   text,
   timestamp,
   unique,
+  uuid,
   varchar,
 } from "drizzle-orm/pg-core";
 
@@ -146,5 +148,57 @@ export const deliveryAttempts = pgTable(
   (t) => [
     index("delivery_attempts_subscriber_at_idx").on(t.subscriberName, t.at.desc()),
     index("delivery_attempts_at_brin").using("brin", t.at),
+  ],
+);
+
+/** One partition's share of a replay: ids inclusive; `position` is the last entry done (null: none yet). */
+export interface ReplayRange {
+  partition: number;
+  start: string;
+  end: string;
+  position: string | null;
+}
+
+/**
+ * Replays: an operator's re-send of a range of the stream to one subscriber (delivery/replay.ts).
+ * `ranges` and the counts are saved together after each chunk, so a process that takes over
+ * resumes where the last one stopped. `lease_owner`/`lease_until` let one process at a time run
+ * a replay; every write of the runner is fenced by its owner.
+ */
+export const replays = pgTable(
+  "replays",
+  {
+    id: uuid("id").primaryKey(),
+    subscriberName: varchar("subscriber_name", { length: 255 })
+      .notNull()
+      .references(() => subscribers.name, { onDelete: "cascade" }),
+    state: text("state", { enum: ["pending", "running", "completed", "cancelled", "failed"] })
+      .notNull()
+      .default("pending"),
+    /** `from` and `to` as the operator gave them; `to` null: each partition's tail at creation. */
+    fromSpec: text("from_spec").notNull(),
+    toSpec: text("to_spec"),
+    ranges: jsonb("ranges").$type<ReplayRange[]>().notNull(),
+    /** Narrows the subscriber's own event types; null: every type the subscriber wants. */
+    eventTypes: text("event_types").array(),
+    maxPerSecond: integer("max_per_second").notNull(),
+    /** Entries of the range the subscriber wants; null until the runner has counted them. */
+    total: bigint("total", { mode: "number" }),
+    sent: bigint("sent", { mode: "number" }).notNull().default(0),
+    delivered: bigint("delivered", { mode: "number" }).notNull().default(0),
+    failed: bigint("failed", { mode: "number" }).notNull().default(0),
+    error: text("error"),
+    leaseOwner: text("lease_owner"),
+    leaseUntil: timestamp("lease_until", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("replays_subscriber_created_idx").on(t.subscriberName, t.createdAt.desc()),
+    // The runners poll for work twice a second: only unfinished replays are indexed.
+    index("replays_active_idx")
+      .on(t.createdAt)
+      .where(sql`${t.state} in ('pending', 'running')`),
   ],
 );
