@@ -58,14 +58,16 @@ export async function deleteLedgerRowsBelow(
 ): Promise<number> {
   const [partition, ms, seq] = streamOrder();
   const [belowMs = "0", belowSeq = "0"] = below.split("-");
-  const result = await db.execute(sql`delete from ${processedEvents} where ${processedEvents.id} in (
+  // `= any(array(…))`, not `in (…)`: the planner may answer `in` with a hash join over a
+  // sequential scan of the whole ledger; an array makes it one primary-key probe per row.
+  const result = await db.execute(sql`delete from ${processedEvents} where ${processedEvents.id} = any(array(
     select victim.id from ${subscribers} s cross join lateral (
       select id from ${processedEvents}
       where subscriber_name = s.name and ${partition} = ${prefix}
         and (${ms}, ${seq}) < (${belowMs}::numeric, ${belowSeq}::numeric)
         and processed_at < ${cutoff.toISOString()}::timestamptz
       limit ${limit}) victim
-    limit ${limit})`);
+    limit ${limit}))`);
   return result.count;
 }
 
