@@ -29,7 +29,7 @@ import { createMetrics } from "../dist/metrics.js";
 import { streamKeys } from "../dist/stream/keys.js";
 import { Lease } from "../dist/stream/lease.js";
 import { LedgerRetention } from "../dist/stream/ledger-retention.js";
-import { BenchRun, env, envelope, fmt, freePort, GATEWAY_NODE_ARGS, LOG_LEVEL, median, REDIS_URL } from "./lib.js";
+import { BenchRun, env, envelope, fmt, median } from "./lib.js";
 
 const ROWS = Number(env.BENCH_LEDGER_ROWS ?? 10_000_000);
 const SUBSCRIBERS = Number(env.BENCH_LEDGER_SUBSCRIBERS ?? 4);
@@ -143,30 +143,15 @@ async function main() {
         `(heap ${perRow(size.heap)}, unique ${perRow(size.uq)}, order ${perRow(size.ord)}, pkey ${perRow(size.pk)})`,
     );
 
-    const port = await freePort();
-    const gateway = await run.startChild(
-      "gateway",
-      [...GATEWAY_NODE_ARGS, "dist/server.js"],
-      {
-        PORT: String(port),
-        REDIS_URL,
-        DATABASE_URL: dbUrl,
-        BRAIN_STREAM: STREAM,
-        BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-        BRAIN_ROLE: "api",
-        BRAIN_TRIM_INTERVAL_MS: "0",
-        BRAIN_LEDGER_RETENTION_INTERVAL_MS: "0",
-        LOG_LEVEL,
-      },
-      `http://127.0.0.1:${port}/health/live`,
-    );
+    const { gateway, url } = await run.startApiGateway(dbUrl, STREAM, {
+      BRAIN_TRIM_INTERVAL_MS: "0",
+      BRAIN_LEDGER_RETENTION_INTERVAL_MS: "0",
+    });
     const list = () =>
-      fetch(`http://127.0.0.1:${port}/v1/subscribers`, { headers: { authorization: `Bearer ${run.token}` } }).then(
-        async (r) => {
-          if (!r.ok) throw new Error(`GET /v1/subscribers: ${r.status}`);
-          return r.json();
-        },
-      );
+      fetch(`${url}/v1/subscribers`, { headers: { authorization: `Bearer ${run.token}` } }).then(async (r) => {
+        if (!r.ok) throw new Error(`GET /v1/subscribers: ${r.status}`);
+        return r.json();
+      });
     const shown = (await list()).subscribers.map((s) => s.stats.delivered + s.stats.dead_lettered);
     if (shown.some((n) => n !== PER_SUB)) throw new Error(`stats do not match the ledger: ${shown}`);
     const oldQuery = await timed(() => sql.unsafe(OLD_STATS));
@@ -186,7 +171,7 @@ async function main() {
     );
     // One entry appended now, above every generated id: the stream's first entry, so every
     // generated row's entry counts as trimmed.
-    const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+    const res = await fetch(`${url}/v1/events`, {
       method: "POST",
       headers: { authorization: `Bearer ${run.token}`, "content-type": "application/json" },
       body: JSON.stringify(envelope()),
