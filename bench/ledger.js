@@ -108,7 +108,7 @@ const NEWEST = `select "stream_message_id" from "processed_events"
     (split_part("stream_message_id", '-', 2)::numeric) desc
   limit $3`;
 
-/** One batch of deleteLedgerRowsBelow (src/db/processed-events.ts), explained in a transaction rolled back. */
+/** One batch of deleteLedgerRowsBelow (src/db/processed-events.ts, jit off), explained in a transaction rolled back. */
 const RETENTION_BATCH = `delete from "processed_events" where "processed_events"."id" = any(array(
   select victim.id from "subscribers" s cross join lateral (
     select id from "processed_events"
@@ -195,6 +195,7 @@ async function main() {
     const cutoff = new Date(Date.now() - 24 * HOUR);
     const batchPlan = await sql
       .begin(async (tx) => {
+        await tx`set local jit = off`;
         const plan = await explain(tx, RETENTION_BATCH, [
           "",
           String(cutoff.getTime()),
