@@ -188,7 +188,6 @@ export async function recordTrimmed(db: Db, subscriber: string, entries: Trimmed
       )
       .onConflictDoNothing()
       .returning({ id: processedEvents.streamMessageId });
-    await countOutcomes(tx, subscriber, 0, fresh.length);
     const ids = new Set(fresh.map((f) => f.id));
     const values = entries
       .filter((e) => ids.has(e.id))
@@ -201,9 +200,12 @@ export async function recordTrimmed(db: Db, subscriber: string, entries: Trimmed
         attempts: 0,
         event: e.json,
       }));
-    return values.length === 0
-      ? []
-      : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+    const letters =
+      values.length === 0
+        ? []
+        : await tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+    await countOutcomes(tx, subscriber, 0, fresh.length);
+    return letters;
   });
   return recorded.length;
 }
