@@ -45,9 +45,8 @@ export async function newestProcessedId(db: Db, subscriber: string, prefix = "")
 /**
  * Deletes up to `limit` ledger rows, of every subscriber, of the partition with id `prefix`
  * (`3:`, or ""), whose stream id is below `below` (`<ms>-<seq>`, numerically) and which were
- * written before `cutoff`; returns how many. Each subscriber's range is one index range scan
- * (processed_events_stream_order_idx) from its oldest id, bounded per subscriber so one large
- * subscriber cannot starve the others; rows are deleted by primary key.
+ * written before `cutoff`; returns how many. Each subscriber's range is an index range scan of
+ * processed_events_stream_order_idx, bounded per subscriber; rows are deleted by primary key.
  */
 export async function deleteLedgerRowsBelow(
   db: Db,
@@ -58,13 +57,13 @@ export async function deleteLedgerRowsBelow(
 ): Promise<number> {
   const [partition, ms, seq] = streamOrder();
   const [belowMs = "0", belowSeq = "0"] = below.split("-");
-  // `= any(array(…))`, not `in (…)`: the planner may answer `in` with a hash join over a
-  // sequential scan of the whole ledger; an array makes it one primary-key probe per row.
   return db.transaction(async (tx) => {
     // The planner cannot know that processed_at follows the stream id, so on a large ledger it
     // expects to read a subscriber's whole range and JIT-compiles the plan: 60 of a batch's 110 ms
     // at 10 M rows (bench/RESULTS.md), for a statement that touches 5,000 rows.
     await tx.execute(sql`set local jit = off`);
+    // `= any(array(…))`, not `in (…)`: the planner may answer `in` with a hash join over a
+    // sequential scan of the whole ledger; an array makes it one primary-key probe per row.
     const result = await tx.execute(sql`delete from ${processedEvents} where ${processedEvents.id} = any(array(
       select victim.id from ${subscribers} s cross join lateral (
         select id from ${processedEvents}

@@ -158,8 +158,9 @@ export const deliveryAttempts = pgTable(
  * Stream-id order for `processed_events`: a stored id is `<ms>-<seq>` or `<partition>:<ms>-<seq>`,
  * which sorts neither as text nor as one number. The expressions give (partition prefix incl. the
  * colon, or ""; ms; seq); an index on them, ending in the id itself, answers the NOGROUP recovery
- * (newest id per partition) and the retention range (ids below a partition's first entry) with
- * index-only scans. Queries must spell them exactly like this to match the index (processed-events.ts).
+ * (newest id per partition) with an index-only scan and bounds the retention range (ids below a
+ * partition's first entry). Queries must spell them exactly like this to match the index
+ * (processed-events.ts).
  * numeric, not bigint: Redis ids are unsigned 64-bit, and a cast error would fail the ledger insert.
  */
 export function streamOrder() {
