@@ -191,6 +191,30 @@ export class BenchRun {
     return proc;
   }
 
+  /** Starts an API-only gateway (dist/server.js) on a free port with the run's token; returns it and its URL. */
+  async startApiGateway(dbUrl, stream, extraEnv = {}) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const gatewayEnv = {
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      REDIS_URL,
+      DATABASE_URL: dbUrl,
+      BRAIN_STREAM: stream,
+      BRAIN_API_TOKENS: `${this.token}=admin+publish`,
+      BRAIN_ROLE: "api",
+      LOG_LEVEL,
+      ...extraEnv,
+    };
+    const gateway = await this.startChild(
+      "gateway",
+      [...GATEWAY_NODE_ARGS, "dist/server.js"],
+      gatewayEnv,
+      `${url}/health/live`,
+    );
+    return { gateway, url };
+  }
+
   /** SIGTERM (lets --cpu-prof write its profile), SIGKILL after 15 s. */
   async stopChild(proc) {
     if (proc.child.exitCode === null && proc.child.signalCode === null) {

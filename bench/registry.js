@@ -22,20 +22,7 @@
  * Exit code 0 when the target is met in every scenario, 1 otherwise.
  */
 import { cpus, loadavg } from "node:os";
-import {
-  BenchRun,
-  cpuSeconds,
-  env,
-  envelope,
-  fmt,
-  freePort,
-  GATEWAY_ENV,
-  GATEWAY_NODE_ARGS,
-  loadProcess,
-  LOG_LEVEL,
-  median,
-  REDIS_URL,
-} from "./lib.js";
+import { BenchRun, cpuSeconds, env, envelope, fmt, GATEWAY_ENV, loadProcess, LOG_LEVEL, median } from "./lib.js";
 
 const DURATION = Number(env.BENCH_DURATION ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP ?? 3);
@@ -92,24 +79,7 @@ async function main() {
   const dbUrl = await run.createDatabase();
   let allMet = true;
   try {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const gateway = await run.startChild(
-      "gateway",
-      [...GATEWAY_NODE_ARGS, "dist/server.js"],
-      {
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        REDIS_URL,
-        DATABASE_URL: dbUrl,
-        BRAIN_STREAM: STREAM,
-        BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-        BRAIN_ROLE: "api",
-        LOG_LEVEL,
-        ...GATEWAY_ENV,
-      },
-      `${url}/health/live`,
-    );
+    const { gateway, url } = await run.startApiGateway(dbUrl, STREAM, GATEWAY_ENV);
     const headers = { "content-type": "application/json", authorization: `Bearer ${run.token}` };
     // A gateway just started may still shed load (its event loop was busy starting): retry 503s a while.
     const request = async (method, path, body) => {

@@ -15,6 +15,7 @@ import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
 import eventTypesPlugin from "./plugins/event-types.js";
 import ingestMetricsPlugin from "./plugins/ingest-metrics.js";
+import ledgerRetentionPlugin from "./plugins/ledger-retention.js";
 import loadSheddingPlugin from "./plugins/load-shedding.js";
 import redisPlugin from "./plugins/redis.js";
 import replaysPlugin from "./plugins/replays.js";
@@ -134,6 +135,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
     await app.register(webhookClientPlugin);
     await registerHttp(app);
     await app.register(trimmerPlugin);
+    await app.register(ledgerRetentionPlugin);
     // Delivery (role all|dispatcher) registers here.
     if (config.role !== "api") {
       await app.register(dispatcherPlugin);

@@ -140,6 +140,16 @@ const ConfigSchema = Type.Object({
   streamMaxLen: Type.Integer({ env: "BRAIN_STREAM_MAXLEN", minimum: 0, default: 0 }),
   shutdownTimeoutMs: Type.Integer({ env: "BRAIN_SHUTDOWN_TIMEOUT_MS", minimum: 100, default: 15_000 }),
   deliveryRetentionHours: Type.Integer({ env: "BRAIN_DELIVERY_RETENTION_HOURS", minimum: 1, default: 168 }),
+  // Ledger retention (stream/ledger-retention.ts): a dedup row outlives its trimmed entry by at least
+  // this (0: no margin for a Redis failover or restore); dead letters are kept forever unless set (0).
+  ledgerMinAgeHours: Type.Integer({ env: "BRAIN_LEDGER_MIN_AGE_HOURS", minimum: 0, maximum: 87_600, default: 24 }),
+  deadLetterRetentionHours: Type.Integer({
+    env: "BRAIN_DEAD_LETTER_RETENTION_HOURS",
+    minimum: 0,
+    maximum: 87_600,
+    default: 0,
+  }),
+  ledgerRetentionIntervalMs: Type.Integer({ env: "BRAIN_LEDGER_RETENTION_INTERVAL_MS", minimum: 0, default: 60_000 }),
   metricsMaxEventTypes: Type.Integer({
     env: "BRAIN_METRICS_MAX_EVENT_TYPES",
     minimum: 1,

@@ -109,6 +109,14 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
+    retentionDeleted: new Counter({
+      name: "brain_retention_deleted_rows_total",
+      help:
+        "Rows deleted by ledger retention: `processed_events` (their stream entry trimmed and older than " +
+        "BRAIN_LEDGER_MIN_AGE_HOURS) or `dead_letters` (BRAIN_DEAD_LETTER_RETENTION_HOURS)",
+      labelNames: ["table"] as const,
+      registers,
+    }),
   };
 }
 

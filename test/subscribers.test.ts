@@ -1,5 +1,6 @@
 import t from "tap";
-import { deadLetters, deliveryAttempts, processedEvents } from "../src/db/schema.js";
+import { deliveryAttempts } from "../src/db/schema.js";
+import { recordOutcomes } from "../src/db/processed-events.js";
 import { disableSubscriber } from "../src/db/subscribers.js";
 import { loadSubscribers } from "../src/delivery/subscriber-config.js";
 import { buildApp } from "./helpers/app.js";
@@ -141,9 +142,11 @@ t.test("list and get show live stats and never the secret", async (t) => {
   });
 
   await app.redis.xreadgroup("GROUP", "stats", "c1", "COUNT", 2, "STREAMS", config.stream, ">");
-  await app.db.insert(processedEvents).values([
-    { subscriberName: "stats", streamMessageId: ids[0]!, eventId: "e0", outcome: "delivered" },
-    { subscriberName: "stats", streamMessageId: ids[1]!, eventId: "e1", outcome: "dead_lettered" },
+  // The settler's write: ledger rows and the counters in one transaction.
+  const letter = { reason: "gone" as const, statusCode: 410, error: null, attempts: 1, event: null };
+  await recordOutcomes(app.db, "stats", [
+    { id: ids[0]!, eventId: "e0" },
+    { id: ids[1]!, eventId: "e1", deadLetter: letter },
   ]);
   const one = await get("stats");
   t.match(one.json().stats, { pending: 2, lag: 1, delivered: 1, dead_lettered: 1, last_delivery_at: /^\d{4}-/ });
@@ -209,12 +212,9 @@ t.test("disableSubscriber turns delivery off, as a 410 Gone answer does", async 
 
 t.test("DELETE removes the row with its dedup rows, dead letters and attempts, and destroys the group", async (t) => {
   await create({ name: "doomed", url: HOOK, event_types: ["*"] });
-  await app.db
-    .insert(processedEvents)
-    .values({ subscriberName: "doomed", streamMessageId: "1-0", outcome: "dead_lettered" });
-  await app.db
-    .insert(deadLetters)
-    .values({ subscriberName: "doomed", streamMessageId: "1-0", reason: "gone", attempts: 1 });
+  const letter = { reason: "gone" as const, statusCode: 410, error: null, attempts: 1, event: null };
+  await recordOutcomes(app.db, "doomed", [{ id: "1-0", eventId: null, deadLetter: letter }]);
+  t.equal((await get("doomed")).json().stats.dead_lettered, 1);
   await app.db
     .insert(deliveryAttempts)
     .values({ subscriberName: "doomed", streamMessageId: "1-0", attempt: 1, durationMs: 3, outcome: "dead_lettered" });
@@ -226,12 +226,14 @@ t.test("DELETE removes the row with its dedup rows, dead letters and attempts, a
   const [counts] = await app.db.$client`select
     (select count(*) from processed_events where subscriber_name = 'doomed')::int as p,
     (select count(*) from dead_letters where subscriber_name = 'doomed')::int as d,
-    (select count(*) from delivery_attempts where subscriber_name = 'doomed')::int as a`;
-  t.same(counts, { p: 0, d: 0, a: 0 });
+    (select count(*) from delivery_attempts where subscriber_name = 'doomed')::int as a,
+    (select count(*) from subscriber_stats where subscriber_name = 'doomed')::int as s`;
+  t.same(counts, { p: 0, d: 0, a: 0, s: 0 });
   t.equal((await app.inject({ method: "DELETE", url: "/v1/subscribers/doomed", headers: admin })).statusCode, 404);
   t.equal(
     (await create({ name: "doomed", url: HOOK, event_types: ["*"] })).statusCode,
     201,
     "the name can be used again",
   );
+  t.equal((await get("doomed")).json().stats.dead_lettered, 0, "the new subscriber starts its counters at zero");
 });

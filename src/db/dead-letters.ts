@@ -4,6 +4,7 @@
  */
 import { and, desc, eq, inArray, isNotNull, isNull, sql, type SQL } from "drizzle-orm";
 import type { Db, Executor } from "./client.js";
+import { countOutcomes } from "./processed-events.js";
 import { deadLetters, deliveryAttempts, processedEvents } from "./schema.js";
 
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
@@ -99,6 +100,8 @@ export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redeliv
         durationMs: r.durationMs,
         outcome: r.delivered ? "delivered" : "dead_lettered",
       });
+    // The row lock makes a concurrent redelivery of the same letter wait: only one resolves it.
+    const resolves = r.delivered && (await lockUnresolved(tx, letter.id));
     if (r.delivered) {
       await tx
         .insert(processedEvents)
@@ -116,7 +119,19 @@ export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redeliv
           : { attempts: r.attempt, lastStatusCode: r.statusCode, lastError: r.error },
       )
       .where(eq(deadLetters.id, letter.id));
+    // Resolving a dead letter moves its entry from dead_lettered to delivered in the lifetime counters.
+    if (resolves) await countOutcomes(tx, subscriberName, 1, -1);
   });
+}
+
+/** Locks a dead letter for the transaction; true when it is not resolved yet. */
+async function lockUnresolved(tx: Executor, id: number): Promise<boolean> {
+  const [row] = await tx
+    .select({ resolvedAt: deadLetters.resolvedAt })
+    .from(deadLetters)
+    .where(eq(deadLetters.id, id))
+    .for("update");
+  return row !== undefined && row.resolvedAt === null;
 }
 
 /** Asks the internal consumer running `letter`'s subscriber to redeliver it (redeliverRequestedAt in schema.ts). */
@@ -185,9 +200,32 @@ export async function recordTrimmed(db: Db, subscriber: string, entries: Trimmed
         attempts: 0,
         event: e.json,
       }));
-    return values.length === 0
-      ? []
-      : tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+    const letters =
+      values.length === 0
+        ? []
+        : await tx.insert(deadLetters).values(values).onConflictDoNothing().returning({ id: deadLetters.id });
+    await countOutcomes(tx, subscriber, 0, fresh.length);
+    return letters;
   });
   return recorded.length;
+}
+
+/**
+ * Deletes up to `limit` dead letters last touched (failed, or resolved) before `cutoff`; returns
+ * how many. A letter with a redeliver request still open is kept whatever its age: an internal
+ * consumer has yet to take it (takeRedeliveryRequests).
+ */
+export async function pruneDeadLetters(db: Executor, cutoff: Date, limit: number): Promise<number> {
+  const old = db
+    .select({ id: deadLetters.id })
+    .from(deadLetters)
+    .where(
+      and(
+        isNull(deadLetters.redeliverRequestedAt),
+        sql`coalesce(${deadLetters.resolvedAt}, ${deadLetters.failedAt}) < ${cutoff.toISOString()}::timestamptz`,
+      ),
+    )
+    .limit(limit);
+  const gone = await db.delete(deadLetters).where(inArray(deadLetters.id, old)).returning({ id: deadLetters.id });
+  return gone.length;
 }

@@ -15,6 +15,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   unique,
@@ -84,7 +85,10 @@ export const processedEvents = pgTable(
     outcome: text("outcome", { enum: ["delivered", "dead_lettered"] }).notNull(),
     processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [unique("processed_events_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId)],
+  (t) => [
+    unique("processed_events_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId),
+    index("processed_events_stream_order_idx").on(t.subscriberName, ...streamOrder(), t.streamMessageId),
+  ],
 );
 
 export const deadLetters = pgTable(
@@ -201,4 +205,43 @@ export const replays = pgTable(
       .on(t.createdAt)
       .where(sql`${t.state} in ('pending', 'running')`),
   ],
+);
+
+/**
+ * Stream-id order for `processed_events`: a stored id is `<ms>-<seq>` or `<partition>:<ms>-<seq>`,
+ * which sorts neither as text nor as one number. The expressions give (partition prefix incl. the
+ * colon, or ""; ms; seq); an index on them, ending in the id itself, answers the NOGROUP recovery
+ * (newest id per partition) with an index-only scan and bounds the retention range (ids below a
+ * partition's first entry). Queries must spell them exactly like this to match the index
+ * (processed-events.ts).
+ * numeric, not bigint: Redis ids are unsigned 64-bit, and a cast error would fail the ledger insert.
+ */
+export function streamOrder() {
+  const id = sql.raw('"stream_message_id"');
+  return [
+    sql`substr(${id}, 1, strpos(${id}, ':'))`,
+    sql`(substr(split_part(${id}, '-', 1), strpos(${id}, ':') + 1)::numeric)`,
+    sql`(split_part(${id}, '-', 2)::numeric)`,
+  ] as const;
+}
+
+/**
+ * Lifetime outcome counters per subscriber, so stats never scan the ledger. Written in the same
+ * statement as the ledger rows they count (only rows actually inserted), moved by redeliver, and
+ * left alone by retention. Each subscriber has up to STATS_SLOTS rows, one per connection slot
+ * (pg_backend_pid() modulo): the settlers of every partition and process would otherwise queue
+ * for one row lock on every commit. Readers sum the slots.
+ */
+export const subscriberStats = pgTable(
+  "subscriber_stats",
+  {
+    subscriberName: varchar("subscriber_name", { length: 255 })
+      .notNull()
+      .references(() => subscribers.name, { onDelete: "cascade" }),
+    slot: integer("slot").notNull(),
+    delivered: bigint("delivered", { mode: "number" }).notNull().default(0),
+    deadLettered: bigint("dead_lettered", { mode: "number" }).notNull().default(0),
+    lastDeliveryAt: timestamp("last_delivery_at", { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.subscriberName, t.slot] })],
 );

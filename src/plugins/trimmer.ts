@@ -6,15 +6,13 @@
 import fp from "fastify-plugin";
 import { Lease } from "../stream/lease.js";
 import { Trimmer } from "../stream/trimmer.js";
-
-/** The lease outlives a few missed runs before another process takes over. */
-const MIN_LEASE_MS = 10_000;
+import { leaseTtl, runLeased } from "./leased-job.js";
 
 export default fp(
   async (app) => {
     const { trimIntervalMs, streamMaxLen } = app.config;
     if (trimIntervalMs === 0) return;
-    const lease = new Lease(app.redis, app.keys.lock("trimmer"), Math.max(3 * trimIntervalMs, MIN_LEASE_MS));
+    const lease = new Lease(app.redis, app.keys.lock("trimmer"), leaseTtl(trimIntervalMs));
     const trimmer = new Trimmer({
       redis: app.redis,
       db: app.db,
@@ -25,27 +23,7 @@ export default fp(
       log: app.log,
       lease,
     });
-    let running: Promise<void> | null = null;
-    let failing = false;
-    const tick = async () => {
-      try {
-        await trimmer.tick();
-        failing = false;
-      } catch (err) {
-        // Logged once per outage: while Redis or Postgres is down every run fails the same way.
-        if (!failing) app.log.warn({ err: (err as Error).message }, "stream trimming failed; retrying every interval");
-        failing = true;
-      }
-    };
-    const timer = setInterval(() => {
-      running ??= tick().finally(() => (running = null));
-    }, trimIntervalMs);
-    timer.unref();
-    app.addHook("onClose", async () => {
-      clearInterval(timer);
-      await running;
-      await trimmer.release().catch(() => {});
-    });
+    runLeased(app, trimmer, trimIntervalMs, "stream trimming failed; retrying every interval");
   },
   { name: "trimmer", fastify: "5.x", dependencies: ["redis", "db"] },
 );

@@ -123,9 +123,13 @@ export const SubscriberStats = Type.Object(
     lag: Type.Union([Type.Integer(), Type.Null()], {
       description: "stream entries not yet read by the group; null when Redis cannot tell",
     }),
-    delivered: Type.Integer(),
-    dead_lettered: Type.Integer(),
-    last_delivery_at: Type.Union([Timestamp, Type.Null()]),
+    delivered: Type.Integer({
+      description:
+        "entries delivered, lifetime total (ledger retention does not lower it); a successful redeliver of a " +
+        "dead letter moves one here from dead_lettered",
+    }),
+    dead_lettered: Type.Integer({ description: "entries dead-lettered and not redelivered since, lifetime total" }),
+    last_delivery_at: Type.Union([Timestamp, Type.Null()], { description: "when the last delivery was recorded" }),
   },
   { $id: "SubscriberStats" },
 );
