@@ -1,7 +1,8 @@
 /**
  * A group's pending entries list (PEL), the only retry queue: claims (the lease heartbeat, retries,
- * takeover of dead consumers' entries), ACKs, and the clean-up of exited consumers. The blocking
- * read is reader.ts; the state machine these serve is consumer/event-consumer.ts.
+ * takeover of dead consumers' entries), ACKs, the clean-up of exited consumers, and the read of new
+ * entries that puts them there. Waiting for new entries is watcher.ts; the state machine these
+ * serve is consumer/event-consumer.ts.
  */
 import type { RedisClient } from "./connections.js";
 import { withScripts } from "./scripts.js";
@@ -19,6 +20,23 @@ export interface OwnClaimResult {
   owned: RawEntry[];
   /** Taken by another consumer (or no longer pending): forget them. */
   lost: string[];
+}
+
+/**
+ * Up to `count` entries never delivered to the group (`>`, attempt 1), without blocking: it runs
+ * on the shared command connection, and watcher.ts says when to read again. Rejects with NOGROUP
+ * when the group is gone (groups.ts `isNoGroup`).
+ */
+export async function readNew(
+  redis: RedisClient,
+  stream: string,
+  group: string,
+  consumer: string,
+  count: number,
+): Promise<RawEntry[]> {
+  const reply = await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, ">");
+  const entries = ((reply as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
+  return entries.map(([id, fields]) => ({ id, fields, attempt: 1 }));
 }
 
 /** Ids per brainOwnClaim call: bounds one script's run time and reply. */
