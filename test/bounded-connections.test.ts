@@ -2,9 +2,10 @@
  * Bounded connections (issue 12, items 1 and 5): 1,000 enabled subscribers cost a process a fixed
  * number of Redis connections (counted in CLIENT LIST by the process's own sockets), two such
  * processes deliver every event of the few active subscribers exactly once, and once traffic
- * stops each process is nearly idle. The strict idle-CPU figure (< 5 % of a core) is measured by
- * `npm run bench:fanout` (bench/RESULTS.md); on a shared 2-core CI box the test asserts a looser
- * bound, high enough to ignore neighbours and low enough that per-subscriber polling fails it.
+ * stops each process is nearly idle. The idle-CPU target (< 5 % of a core) is measured by
+ * `npm run bench:fanout` (bench/RESULTS.md: 1.3 %, and 8 % before the stream watcher); on a shared
+ * 2-core CI box, where GC and neighbours add noise, the test asserts a looser 6 %, which still
+ * fails per-subscriber polling.
  */
 import t from "tap";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
@@ -19,8 +20,8 @@ const ACTIVE = 5;
 const EVENTS = 1000;
 const TYPE = "scale.active";
 const MAX_CONNECTIONS = 8;
-/** Looser than the bench's 5 %: the test shares two cores with other test files. */
-const MAX_IDLE_CPU = 0.25;
+/** Looser than the bench's 5 %: the test shares two cores with other test files (measured 1–2 % at load 8–12). */
+const MAX_IDLE_CPU = 0.06;
 
 /** Local TCP ports of the process's sockets connected to Redis's port (from /proc). */
 function redisPorts(pid: number, redisPort: number): Set<number> {
