@@ -18,7 +18,8 @@
  * send time; latency = arrival at the receiver (in this process) − send time, the first second
  * left out. Every delivery is counted per subscriber and event: a missing or repeated one fails.
  *
- * Env (all optional): BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_BASELINE_COMMIT=4138f66
+ * Env (all optional): BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_SPREAD_RATE=1000
+ *   BENCH_FANOUT_RATE=250 (events/s; the targets hold for the defaults) BENCH_BASELINE_COMMIT=4138f66
  *   BENCH_BASELINE_DIR=… BENCH_LOG_LEVEL=info BENCH_GATEWAY_ENV="K=V" (both builds)
  * Exit code 0 when every target of this build is met.
  */
@@ -51,8 +52,8 @@ const BASE_DIR = env.BENCH_BASELINE_DIR ?? `/tmp/brain-baseline-${COMMIT}`;
 const WARMUP_S = 1;
 const BATCH = 10;
 const SCENARIOS = [
-  { name: "spread", subscribers: 100, typesPerSub: true, rate: 1000, targetP99: 20 },
-  { name: "fanout", subscribers: 20, typesPerSub: false, rate: 250, targetP99: 100 },
+  { name: "spread", subscribers: 100, typesPerSub: true, rate: Number(env.BENCH_SPREAD_RATE ?? 1000), targetP99: 20 },
+  { name: "fanout", subscribers: 20, typesPerSub: false, rate: Number(env.BENCH_FANOUT_RATE ?? 250), targetP99: 100 },
 ];
 const IDLE_TOTAL = 1000;
 const TARGET_IDLE_CPU = 0.05;
