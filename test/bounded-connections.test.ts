@@ -14,6 +14,7 @@ import { REDIS_URL, testEnv } from "./helpers/env.js";
 import { call, publishMany, tally } from "./helpers/gateway.js";
 import { spawnGateway, type GatewayProcess } from "./helpers/processes.js";
 import { startReceiver, type Receiver } from "./helpers/receiver.js";
+import { startCluster } from "./helpers/redis-cluster.js";
 
 const SUBSCRIBERS = 1000;
 const ACTIVE = 5;
@@ -23,8 +24,8 @@ const MAX_CONNECTIONS = 8;
 /** Looser than the bench's 5 %: the test shares two cores with other test files (measured 1–2 % at load 8–12). */
 const MAX_IDLE_CPU = 0.06;
 
-/** Local TCP ports of the process's sockets connected to Redis's port (from /proc). */
-function redisPorts(pid: number, redisPort: number): Set<number> {
+/** Local TCP ports of the process's sockets connected to any of `redisPorts` (from /proc). */
+function redisPorts(pid: number, redisPorts: Set<number>): Set<number> {
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -40,7 +41,7 @@ function redisPorts(pid: number, redisPort: number): Set<number> {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10 || !inodes.has(cols[9]!)) continue;
       const remote = parseInt(cols[2]!.split(":")[1]!, 16);
-      if (remote === redisPort) ports.add(parseInt(cols[1]!.split(":")[1]!, 16));
+      if (redisPorts.has(remote)) ports.add(parseInt(cols[1]!.split(":")[1]!, 16));
     }
   }
   return ports;
@@ -48,7 +49,7 @@ function redisPorts(pid: number, redisPort: number): Set<number> {
 
 /** CLIENT LIST entries (name and address) of the connections `pid` holds. */
 async function clientsOf(redis: Redis, pid: number): Promise<{ name: string; port: number }[]> {
-  const ports = redisPorts(pid, Number(new URL(REDIS_URL).port || 6379));
+  const ports = redisPorts(pid, new Set([Number(new URL(REDIS_URL).port || 6379)]));
   const list = String(await redis.client("LIST"));
   return list
     .split("\n")
@@ -166,3 +167,43 @@ t.test(
     });
   },
 );
+
+t.test("cluster mode: the connections grow with the partitions, not with the subscribers", async (t) => {
+  const PARTITIONS = 16;
+  const cluster = await startCluster(t);
+  const env = await testEnv(t, {
+    BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
+    LOG_LEVEL: "info",
+    REDIS_URL: cluster.seeds,
+    BRAIN_REDIS_MODE: "cluster",
+    BRAIN_STREAM_PARTITIONS: String(PARTITIONS),
+  });
+  const gw = await spawnGateway(t, env);
+  const nodes = new Set(cluster.nodes.map((n) => n.port));
+  const consuming = () => gw.stderr().split('"delivering to subscriber"').length - 1;
+  const connectionsWith = async (subscribers: number) => {
+    await inParallel(
+      Array.from({ length: subscribers - consuming() }, (_, i) => `cl-${consuming() + i}`),
+      8,
+      async (name) => {
+        const res = await call(gw.url, "POST", "/v1/subscribers", {
+          name,
+          url: "http://127.0.0.1:9/",
+          event_types: ["*"],
+        });
+        if (res.status !== 201) throw new Error(`${name}: ${res.status} ${JSON.stringify(res.body)}`);
+      },
+    );
+    for (const deadline = Date.now() + 30_000; consuming() < subscribers;) {
+      if (Date.now() > deadline) throw new Error(`${consuming()} of ${subscribers} consumers started`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // every consumer has read once
+    return redisPorts(gw.child.pid!, nodes).size;
+  };
+  const one = await connectionsWith(1);
+  const fifty = await connectionsWith(50);
+  t.comment(`cluster, ${PARTITIONS} partitions: ${one} connections with 1 subscriber, ${fifty} with 50`);
+  t.ok(fifty <= one + 2, "50 subscribers hold no more connections than one (slot refreshes may add a socket)");
+  t.ok(fifty <= 12 + PARTITIONS + 2, "about 12 + one per partition");
+});
