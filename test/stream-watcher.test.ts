@@ -92,3 +92,21 @@ t.test("a consumer whose group vanished is woken to heal it, though no entry arr
   t.ok((await elapsed(missing.wait(missing.version()), 3500)) < 3500, "woken by the 2 s look at the groups");
   t.equal(await elapsed(stays, 100), Infinity, "a group at the tail is left waiting");
 });
+
+t.test("a consumer of a rare type stays lazy while other types flow, and wakes at once for its own", async (t) => {
+  const { streams, watcher, admin, add, ready } = await setup(t);
+  await admin.xgroup("CREATE", streams[0]!, "rare", "$", "MKSTREAM");
+  const watch = watcher.watch(streams[0]!, "rare", (type) => type === "rare.seen");
+  await ready(watch);
+  let mark = watch.version();
+  await add("busy.one");
+  await new Promise((r) => setTimeout(r, 200)); // seen by the watcher before the consumer waits
+  const lazy = elapsed(watch.wait(mark), 2500);
+  const ms = await lazy;
+  t.ok(ms >= 600 && ms < 2500, `woken lazily, after ${ms} ms, not on the busy entry`);
+  mark = watch.version();
+  await add("busy.two");
+  await add("rare.seen");
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok((await elapsed(watch.wait(mark), 100)) < 100, "a wanted entry among the recent ones: at once");
+});

@@ -12,12 +12,16 @@
  * command connection and wait here between reads. Each partition has a version that grows
  * whenever the watcher sees new entries in it; a consumer takes the version BEFORE it reads and
  * waits with it afterwards, so an entry appended between its empty read and its wait still wakes
- * it: the version has moved by then, or moves when the watcher sees the entry.
+ * it: the version has moved by then (and the types of the recent versions tell whether it wants
+ * one of them), or moves when the watcher sees the entry.
  *
  * XREAD returns the entries, so the watcher decodes each entry's type once and wakes at once
  * only the consumers that want one of the new types. The others are woken lazily by one shared
- * timer (every second, only if their partition moved), so unwanted entries are still read and
- * ACKed and a group's lag does not grow without bound.
+ * timer, a second after they began to wait and only if their partition moved, so unwanted
+ * entries are still read and ACKed and a group's lag does not grow without bound. Without the
+ * lazy wait a consumer of a rare type would re-read on every new entry of the busy ones: with
+ * 100 subscribers on their own types at 1,000 events/s that kept the shared command connection
+ * so busy that p50 went from 79 ms to 1.4 s (bench/RESULTS.md).
  *
  * Every 2 s one non-blocking XINFO GROUPS per partition wakes the consumers whose group is gone
  * (they recreate it) or was moved back behind the tail (XGROUP SETID, a recreated group): a
@@ -33,8 +37,12 @@ const WATCH_COUNT = 500;
 /** Closing disconnects the blocked read, so the block can be long: it only bounds an idle round trip. */
 const BLOCK_MS = 5000;
 const LAZY_MS = 1000;
-/** Lazy ticks between two looks at the groups' positions. */
-const AUDIT_TICKS = 2;
+/** The shared timer's period: lazy wakes fall due at their consumer's own time, not all at once. */
+const TICK_MS = 100;
+/** Ticks between two looks at the groups' positions (2 s). */
+const AUDIT_TICKS = 20;
+/** Versions whose types are kept: a consumer that waits with an older mark is woken at once. */
+const RECENT = 64;
 /** Distinct types remembered per partition with the consumers that want them; beyond it the memo restarts. */
 const MEMO_TYPES = 1000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -45,6 +53,8 @@ interface Tail {
   id: string | null;
   /** Grows with every batch of new entries seen (and on errors, to make consumers look again). */
   version: number;
+  /** The types of the last RECENT versions, oldest first; null: every consumer must look. */
+  recent: { version: number; types: string[] | null }[];
   watches: Set<Watch>;
   /** Event type → the watches that want it. Cleared whenever a watch joins, leaves or changes. */
   wanting: Map<string, Watch[]>;
@@ -55,6 +65,7 @@ export class Watch {
   private wake: (() => void) | null = null;
   private mark = 0;
   private paused = false;
+  private since = 0;
 
   constructor(
     private readonly tail: Tail,
@@ -70,10 +81,10 @@ export class Watch {
 
   /**
    * Resolves once the partition moved past `mark` with an entry this consumer wants (at once if
-   * it already moved), on the lazy tick if only unwanted entries came, or on `nudge`.
+   * it already did), a second later if only unwanted entries came, or on `nudge`.
    */
   wait(mark: number): Promise<void> {
-    if (this.tail.version > mark) return Promise.resolve();
+    if (this.tail.version > mark && this.wantedSince(mark)) return Promise.resolve();
     return this.park(mark, false);
   }
 
@@ -106,15 +117,28 @@ export class Watch {
     this.nudge();
   }
 
-  /** @internal The lazy tick: paused consumers, and those whose partition moved with nothing they want. */
-  tick(): void {
-    if (this.paused || this.tail.version > this.mark) this.nudge();
+  /** @internal The lazy wake, a second after the wait began: paused, or the partition moved with nothing wanted. */
+  tick(now: number): void {
+    if (this.wake !== null && now - this.since >= LAZY_MS && (this.paused || this.tail.version > this.mark))
+      this.nudge();
+  }
+
+  /** True when a version after `mark` may hold a type this consumer wants (or is too old to tell). */
+  private wantedSince(mark: number): boolean {
+    const recent = this.tail.recent;
+    if (recent.length === 0 || recent[0]!.version > mark + 1) return true;
+    for (let i = recent.length - 1; i >= 0 && recent[i]!.version > mark; i--) {
+      const types = recent[i]!.types;
+      if (types === null || types.some((type) => this.wants(type))) return true;
+    }
+    return false;
   }
 
   private park(mark: number, paused: boolean): Promise<void> {
     this.nudge();
     this.mark = mark;
     this.paused = paused;
+    this.since = Date.now();
     return new Promise<void>((resolve) => (this.wake = resolve));
   }
 }
@@ -149,7 +173,7 @@ export class StreamWatcher {
     private readonly onError: (err: Error) => void,
   ) {
     for (const stream of streams)
-      this.tails.set(stream, { stream, id: null, version: 0, watches: new Set(), wanting: new Map() });
+      this.tails.set(stream, { stream, id: null, version: 0, recent: [], watches: new Set(), wanting: new Map() });
     const all = [...this.tails.values()];
     this.lanes =
       redis instanceof Cluster
@@ -166,7 +190,7 @@ export class StreamWatcher {
     tail.wanting.clear();
     if (!this.closed && this.timer === null) {
       this.loops = this.lanes.map((lane) => this.run(lane));
-      this.timer = setInterval(() => this.tick(), LAZY_MS).unref();
+      this.timer = setInterval(() => this.tick(), TICK_MS).unref();
     }
     return watch;
   }
@@ -181,7 +205,8 @@ export class StreamWatcher {
   }
 
   private tick(): void {
-    for (const tail of this.tails.values()) for (const w of tail.watches) w.tick();
+    const now = Date.now();
+    for (const tail of this.tails.values()) for (const w of tail.watches) w.tick(now);
     if (++this.ticks % AUDIT_TICKS !== 0 || this.auditing) return;
     this.auditing = true;
     void Promise.all([...this.tails.values()].map((tail) => this.audit(tail))).finally(() => (this.auditing = false));
@@ -241,14 +266,20 @@ export class StreamWatcher {
   }
 
   private wakeAll(tail: Tail): void {
-    tail.version++;
+    this.advance(tail, null);
     for (const w of tail.watches) w.nudge();
+  }
+
+  /** A new version with what it brought (null: every consumer must look). */
+  private advance(tail: Tail, types: string[] | null): void {
+    tail.version++;
+    tail.recent.push({ version: tail.version, types });
+    if (tail.recent.length > RECENT) tail.recent.shift();
   }
 
   private moved(tail: Tail, entries: [string, string[]][]): void {
     if (entries.length === 0) return;
     tail.id = entries[entries.length - 1]![0];
-    tail.version++;
     const types = new Set<string>();
     for (const [, fields] of entries) {
       const type = typeOf(fields);
@@ -256,6 +287,7 @@ export class StreamWatcher {
       if (type === null) return this.wakeAll(tail);
       types.add(type);
     }
+    this.advance(tail, [...types]);
     for (const type of types) for (const w of this.wanting(tail, type)) w.arrived();
   }
 
