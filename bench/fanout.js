@@ -190,6 +190,7 @@ async function measure(label, dir, receiver) {
       while (seen.some((m) => m.size === 0)) await sleep(20);
       for (const m of seen) m.clear();
       const sent = [];
+      const cpuFrom = cpuSeconds(proc.child.pid);
       const batches = Math.round((s.rate * SECONDS) / BATCH);
       const start = now();
       let k = 0;
@@ -210,6 +211,7 @@ async function measure(label, dir, receiver) {
       const total = () => seen.reduce((n, m) => n + m.size, 0);
       const deadline = Date.now() + 60_000;
       while (total() < expected && Date.now() < deadline) await sleep(50);
+      const cpu = (cpuSeconds(proc.child.pid) - cpuFrom) / ((now() - start) / 1000);
       await sleep(500); // late repeats
       const warmedUp = start + WARMUP_S * 1000;
       const kept = seen.flatMap((m) => [...m.values()]).filter(([sentAt]) => sentAt >= warmedUp);
@@ -223,6 +225,7 @@ async function measure(label, dir, receiver) {
         p99: percentile(warm, 99),
         p999: percentile(warm, 99.9),
         max: warm.at(-1),
+        cpu,
         xaddP50: percentile(fromXadd, 50),
         xaddP99: percentile(fromXadd, 99),
         target: s.targetP99,
@@ -264,7 +267,7 @@ async function main() {
     return (
       `${r.label.padEnd(9)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  p99.9 ${ms(x.p999)}  max ${ms(x.max)}  ` +
       `delivered ${x.delivered}/${x.expected}  repeats ${x.repeats}  ` +
-      `(from XADD: p50 ${ms(x.xaddP50)}, p99 ${ms(x.xaddP99)})`
+      `(from XADD: p50 ${ms(x.xaddP50)}, p99 ${ms(x.xaddP99)})  gateway CPU ${fmt(x.cpu * 100)} %`
     );
   };
   let met = true;

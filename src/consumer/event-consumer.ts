@@ -61,13 +61,23 @@
  *   consumer.start();
  *   await consumer.stop(15_000);
  */
-import { TypeMatcher } from "../schemas/type-patterns.js";
+import { prefixOf, TypeMatcher } from "../schemas/type-patterns.js";
 import { newestProcessedId, processedIds, type DeadLetterReason } from "../db/processed-events.js";
 import { decodeEntry } from "../stream/entries.js";
 import { compareIds, qualifyId } from "../stream/ids.js";
 import { groupName } from "../stream/keys.js";
 import { isNoGroup, recreateGroup } from "../stream/groups.js";
-import { ack, autoClaim, deleteDeadConsumers, ownClaim, pendingCount, readNew, type RawEntry } from "../stream/pel.js";
+import {
+  ack,
+  autoClaim,
+  deleteDeadConsumers,
+  ownClaim,
+  pendingCount,
+  readNew,
+  readWanted,
+  type RawEntry,
+  type TypeFilter,
+} from "../stream/pel.js";
 import { StreamWatcher, type Watch } from "../stream/watcher.js";
 import { retryDelayMs } from "./retry-timing.js";
 import { KeyOrder } from "./ordering.js";
@@ -99,6 +109,8 @@ export class EventConsumer<R = void> {
   private readonly group: string;
   /** Exact types, prefix patterns and `*` (schemas/type-patterns.ts); own keys only, so `valueOf` is just a type. */
   private handlers: TypeMatcher<EventHandler<R>>;
+  /** The handled types for the read that drops the others in Redis; null with `*` (every type is read). */
+  private filter: TypeFilter | null;
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
@@ -137,6 +149,7 @@ export class EventConsumer<R = void> {
   constructor(private readonly opts: EventConsumerOptions<R>) {
     this.group = groupName(opts.subscriber);
     this.handlers = new TypeMatcher(Object.entries(opts.handlers));
+    this.filter = typeFilter(Object.keys(opts.handlers));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.slots = opts.slots ?? new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
@@ -156,6 +169,7 @@ export class EventConsumer<R = void> {
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
   configure(change: Pick<EventConsumerOptions<R>, "handlers" | "maxAttempts" | "maxInFlight">): void {
     this.handlers = new TypeMatcher(Object.entries(change.handlers));
+    this.filter = typeFilter(Object.keys(change.handlers));
     this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
     if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
     this.watch?.changed();
@@ -225,16 +239,10 @@ export class EventConsumer<R = void> {
         // Taken before the read: an entry appended after it has moved the version by the wait.
         const mark = watch.version();
         this.reading = true;
-        const entries = await readNew(
-          this.opts.redis,
-          this.opts.stream,
-          this.group,
-          this.opts.consumer,
-          READ_COUNT,
-        ).finally(() => (this.reading = false));
+        const { read, entries } = await this.readBatch().finally(() => (this.reading = false));
         backoff = 100;
         await this.admit(entries, false);
-        if (entries.length < READ_COUNT) await watch.wait(mark);
+        if (read < READ_COUNT) await watch.wait(mark);
       } catch (err) {
         if (this.stopping) break;
         try {
@@ -250,6 +258,14 @@ export class EventConsumer<R = void> {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /** New entries; those of types nobody here handles are ACKed in Redis and not returned. */
+  private async readBatch(): Promise<{ read: number; entries: RawEntry[] }> {
+    const { redis, stream, consumer } = this.opts;
+    if (this.filter !== null) return readWanted(redis, stream, this.group, consumer, READ_COUNT, this.filter);
+    const entries = await readNew(redis, stream, this.group, consumer, READ_COUNT);
+    return { read: entries.length, entries };
   }
 
   /**
@@ -631,4 +647,11 @@ export class EventConsumer<R = void> {
   private warn(err: unknown, msg: string): void {
     this.opts.log.warn({ subscriber: this.opts.subscriber, err: (err as Error)?.message ?? String(err) }, msg);
   }
+}
+
+/** The exact types and prefixes of a consumer's handler keys; null when `*` takes every type. */
+function typeFilter(patterns: string[]): TypeFilter | null {
+  if (patterns.includes("*")) return null;
+  const prefixes = patterns.map(prefixOf).filter((p): p is string => p !== null);
+  return { exact: patterns.filter((p) => prefixOf(p) === null), prefixes };
 }

@@ -39,6 +39,36 @@ export async function readNew(
   return entries.map(([id, fields]) => ({ id, fields, attempt: 1 }));
 }
 
+/** The event types a consumer handles: exact ones and prefixes (`mission.` for `mission.*`). */
+export interface TypeFilter {
+  exact: string[];
+  prefixes: string[];
+}
+
+/**
+ * Like readNew, but entries of a type outside `filter` are ACKed inside Redis instead of being
+ * returned (script brainReadWanted). `read` counts them too: a full batch means read again.
+ */
+export async function readWanted(
+  redis: RedisClient,
+  stream: string,
+  group: string,
+  consumer: string,
+  count: number,
+  filter: TypeFilter,
+): Promise<{ read: number; entries: RawEntry[] }> {
+  const [read, kept] = await withScripts(redis).brainReadWanted(
+    stream,
+    group,
+    consumer,
+    count,
+    filter.exact.length,
+    ...filter.exact,
+    ...filter.prefixes,
+  );
+  return { read, entries: kept.map(([id, fields]) => ({ id, fields, attempt: 1 })) };
+}
+
 /** Ids per brainOwnClaim call: bounds one script's run time and reply. */
 const CLAIM_CHUNK = 500;
 
