@@ -43,10 +43,11 @@
  * is called or ACKed; the batch waits and retries. Redis down → back off and resume.
  *
  * Connections: none of its own. The consumer reads with a non-blocking XREADGROUP on the command
- * connection it is given and, between reads, waits on the process's stream watcher
- * (stream/watcher.ts: one blocking XREAD for every consumer of the process), which wakes it as
- * soon as an entry it wants arrives, and at most once a second for entries it does not want (so
- * they are still ACKed). It keeps reading while reads come back full. Retries are one timer armed
+ * connection it is given (in a script that ACKs the types it does not handle right there, so
+ * their payloads never reach it: stream/pel.ts `readWanted`) and, between reads, waits on the
+ * process's stream watcher (stream/watcher.ts: one blocking XREAD for every consumer), which
+ * wakes it as soon as an entry it wants arrives, and at most once a second for entries it does
+ * not want (so they are still ACKed). It keeps reading while reads come back full. Retries are one timer armed
  * for the earliest due entry; the lease heartbeat and the reclaim run every claimIdleMs/3 and
  * claimIdleMs/2, a few commands a minute per consumer with the default claimIdleMs.
  *

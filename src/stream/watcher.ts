@@ -19,9 +19,7 @@
  * only the consumers that want one of the new types. The others are woken lazily by one shared
  * timer, a second after they began to wait and only if their partition moved, so unwanted
  * entries are still read and ACKed and a group's lag does not grow without bound. Without the
- * lazy wait a consumer of a rare type would re-read on every new entry of the busy ones: with
- * 100 subscribers on their own types at 1,000 events/s that kept the shared command connection
- * so busy that p50 went from 79 ms to 1.4 s (bench/RESULTS.md).
+ * lazy wait a consumer of a rare type would re-read on every new entry of the busy ones.
  *
  * Every 2 s one non-blocking XINFO GROUPS per partition wakes the consumers whose group is gone
  * (they recreate it) or was moved back behind the tail (XGROUP SETID, a recreated group): a
