@@ -3,7 +3,7 @@
  * number of Redis connections (counted in CLIENT LIST by the process's own sockets), two such
  * processes deliver every event of the few active subscribers exactly once, and once traffic
  * stops each process is nearly idle. The idle-CPU target (< 5 % of a core) is measured by
- * `npm run bench:fanout` (bench/RESULTS.md: 1.3 %, and 8 % before the stream watcher); on a shared
+ * `npm run bench:fanout` (bench/RESULTS.md: 1.3–2.7 %, 8–9 % before the stream watcher); on a shared
  * 2-core CI box, where GC and neighbours add noise, the test asserts a looser 6 %, which still
  * fails per-subscriber polling.
  */
