@@ -42,8 +42,14 @@
  * before the oldest entry still waiting for a retry here) and carry on. Postgres down → nothing
  * is called or ACKed; the batch waits and retries. Redis down → back off and resume.
  *
- * Connections: each consumer blocks on its own duplicate of the command connection it is given
- * (stream/reader.ts).
+ * Connections: none of its own. The consumer reads with a non-blocking XREADGROUP on the command
+ * connection it is given (in a script that ACKs the types it does not handle right there, so
+ * their payloads never reach it: stream/pel.ts `readWanted`) and, between reads, waits on the
+ * process's stream watcher (stream/watcher.ts: one blocking XREAD for every consumer), which
+ * wakes it as soon as an entry it wants arrives, and at most once a second for entries it does
+ * not want (so they are still ACKed). It keeps reading while reads come back full. Retries are one timer armed
+ * for the earliest due entry; the lease heartbeat and the reclaim run every claimIdleMs/3 and
+ * claimIdleMs/2, a few commands a minute per consumer with the default claimIdleMs.
  *
  * Usage (the dedup and dead-letter tables need a `subscribers` row named like the group):
  *
@@ -56,14 +62,24 @@
  *   consumer.start();
  *   await consumer.stop(15_000);
  */
-import { TypeMatcher } from "../schemas/type-patterns.js";
+import { prefixOf, TypeMatcher } from "../schemas/type-patterns.js";
 import { newestProcessedId, processedIds, type DeadLetterReason } from "../db/processed-events.js";
 import { decodeEntry } from "../stream/entries.js";
 import { compareIds, qualifyId } from "../stream/ids.js";
 import { groupName } from "../stream/keys.js";
 import { isNoGroup, recreateGroup } from "../stream/groups.js";
-import { ack, autoClaim, deleteDeadConsumers, ownClaim, pendingCount, type RawEntry } from "../stream/pel.js";
-import { GroupReader } from "../stream/reader.js";
+import {
+  ack,
+  autoClaim,
+  deleteDeadConsumers,
+  ownClaim,
+  pendingCount,
+  readNew,
+  readWanted,
+  type RawEntry,
+  type TypeFilter,
+} from "../stream/pel.js";
+import { StreamWatcher, type Watch } from "../stream/watcher.js";
 import { retryDelayMs } from "./retry-timing.js";
 import { KeyOrder } from "./ordering.js";
 import { Settler } from "./settler.js";
@@ -77,16 +93,25 @@ import {
 } from "./types.js";
 
 const READ_COUNT = 100;
-const BLOCK_MS = 2000;
+/** Due retries left for want of a free slot are looked at again after this long, not in a spin. */
+const RETRY_SPACING_MS = 50;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** One process's consumer in one subscriber's group; see the module comment for its state machine. */
 export class EventConsumer<R = void> {
-  private readonly reader: GroupReader;
+  /** The process's watcher, or one of its own when none was given (it then closes it on stop). */
+  private readonly watcher: StreamWatcher;
+  private readonly ownWatcher: boolean;
+  private watch: Watch | null = null;
+  /** The one retry timer, armed for `retryAt`, the earliest due time (Infinity: none armed). */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryAt = Infinity;
   private readonly settler: Settler;
   private readonly group: string;
   /** Exact types, prefix patterns and `*` (schemas/type-patterns.ts); own keys only, so `valueOf` is just a type. */
   private handlers: TypeMatcher<EventHandler<R>>;
+  /** The handled types for the read that drops the others in Redis; null with `*` (every type is read). */
+  private filter: TypeFilter | null;
   private maxAttempts: number;
   private readonly slots: Slots;
   private readonly maxRetryBacklog: number;
@@ -125,13 +150,17 @@ export class EventConsumer<R = void> {
   constructor(private readonly opts: EventConsumerOptions<R>) {
     this.group = groupName(opts.subscriber);
     this.handlers = new TypeMatcher(Object.entries(opts.handlers));
+    this.filter = typeFilter(Object.keys(opts.handlers));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.slots = opts.slots ?? new Slots(opts.maxInFlight ?? 32);
     this.maxRetryBacklog = opts.maxRetryBacklog ?? 1000;
     this.partition = opts.partition?.index ?? 0;
     this.partitions = opts.partition?.count ?? 1;
     this.order = opts.orderLease === undefined ? null : new KeyOrder();
-    this.reader = new GroupReader(opts.redis, opts.stream, this.group, opts.consumer);
+    this.ownWatcher = opts.watcher === undefined;
+    this.watcher =
+      opts.watcher ??
+      new StreamWatcher(opts.redis, [opts.stream], (err) => this.warn(err, "watching the stream failed"));
     const onError = (err: unknown) => this.warn(err, "settling deliveries failed; retrying");
     this.settler = new Settler(opts.db, opts.redis, opts.stream, opts.subscriber, this.group, onError, (id) =>
       this.entryId(id),
@@ -141,13 +170,16 @@ export class EventConsumer<R = void> {
   /** Applies changed handlers or limits at runtime; entries already held keep going. */
   configure(change: Pick<EventConsumerOptions<R>, "handlers" | "maxAttempts" | "maxInFlight">): void {
     this.handlers = new TypeMatcher(Object.entries(change.handlers));
+    this.filter = typeFilter(Object.keys(change.handlers));
     this.maxAttempts = change.maxAttempts ?? this.maxAttempts;
     if (change.maxInFlight !== undefined) this.slots.resize(change.maxInFlight);
+    this.watch?.changed();
   }
 
   /** Starts reading, retrying, reclaiming and heartbeating. */
   start(): void {
-    this.readLoop = this.read();
+    this.watch = this.watcher.watch(this.opts.stream, this.group, (type) => this.handlerFor(type) !== undefined);
+    this.readLoop = this.read(this.watch);
     const every = (ms: number, job: keyof typeof this.busy, fn: () => Promise<void>) => {
       this.timers.push(
         setInterval(() => {
@@ -159,7 +191,6 @@ export class EventConsumer<R = void> {
         }, ms).unref(),
       );
     };
-    every(50, "retries", () => this.fireRetries());
     every(Math.max(100, Math.floor(this.opts.claimIdleMs / 3)), "heartbeat", () => this.heartbeat());
     every(Math.max(250, Math.floor(this.opts.claimIdleMs / 2)), "reclaim", () => this.reclaim());
     if (this.order !== null) {
@@ -178,7 +209,9 @@ export class EventConsumer<R = void> {
       this.stopping = true;
       const deadline = Date.now() + timeoutMs;
       for (const t of this.timers) clearInterval(t);
-      this.reader.close();
+      if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+      this.watch?.close();
+      if (this.ownWatcher) await this.watcher.close();
       this.slots.close();
       await Promise.race([Promise.allSettled([this.readLoop, ...this.active]), sleep(timeoutMs)]);
       await this.settler.close(deadline);
@@ -188,26 +221,29 @@ export class EventConsumer<R = void> {
     return this.stopped;
   }
 
-  private async read(): Promise<void> {
+  private async read(watch: Watch): Promise<void> {
     let backoff = 100;
     while (!this.stopping) {
       try {
         if (this.retries.size >= this.maxRetryBacklog || !(await this.mayRead())) {
-          await sleep(50);
+          // Nudged when that changes (a retry round, a lease taken), else looked at every second.
+          await watch.pause();
           continue;
         }
         // Woken by the slot release that makes room, not by polling: a poll interval left
         // max_in_flight idle at high rates (bench/RESULTS.md).
         await this.slots.whenLoadBelow(this.readAheadLimit());
         if (this.stopping) break;
-        // Ordered: the read ends before the lease could lapse, so no entry is read once another
+        // Ordered: waiting for room may have outlasted the lease; nothing is read once another
         // process may hold the partition.
-        const blockMs = this.order === null ? BLOCK_MS : Math.min(BLOCK_MS, this.leaseUntil - Date.now() - 100);
-        if (blockMs < 1) continue;
+        if (this.order !== null && this.leaseUntil - Date.now() < 100) continue;
+        // Taken before the read: an entry appended after it has moved the version by the wait.
+        const mark = watch.version();
         this.reading = true;
-        const entries = await this.reader.read(READ_COUNT, blockMs).finally(() => (this.reading = false));
+        const { read, entries } = await this.readBatch().finally(() => (this.reading = false));
         backoff = 100;
         await this.admit(entries, false);
+        if (read < READ_COUNT) await watch.wait(mark);
       } catch (err) {
         if (this.stopping) break;
         try {
@@ -223,6 +259,14 @@ export class EventConsumer<R = void> {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /** New entries; those of types nobody here handles are ACKed in Redis and not returned. */
+  private async readBatch(): Promise<{ read: number; entries: RawEntry[] }> {
+    const { redis, stream, consumer } = this.opts;
+    if (this.filter !== null) return readWanted(redis, stream, this.group, consumer, READ_COUNT, this.filter);
+    const entries = await readNew(redis, stream, this.group, consumer, READ_COUNT);
+    return { read: entries.length, entries };
   }
 
   /**
@@ -285,7 +329,9 @@ export class EventConsumer<R = void> {
     }
     if (held) {
       // A margin below the TTL: this process stops starting deliveries before another may begin.
+      const gained = !this.holdsLease();
       this.leaseUntil = Date.now() + Math.floor(ttl * 0.8);
+      if (gained) this.watch?.nudge();
       return;
     }
     if (this.leaseUntil === 0) return;
@@ -391,7 +437,10 @@ export class EventConsumer<R = void> {
     const epoch = this.epoch;
     const run = this.run(event, epoch)
       .then((finished) => {
-        if (epoch !== this.epoch) this.staleRuns = Math.max(0, this.staleRuns - 1);
+        if (epoch !== this.epoch && --this.staleRuns <= 0) {
+          this.staleRuns = 0;
+          this.watch?.nudge(); // a takeover may have waited for it
+        }
         const next = finished && epoch === this.epoch ? this.order?.leave(event) : undefined;
         if (next !== undefined && !this.stopping) this.launch(next);
       })
@@ -457,7 +506,9 @@ export class EventConsumer<R = void> {
     if (this.stopping || (this.order !== null && epoch !== this.epoch)) this.held.delete(id);
     else {
       const retryAfter = error instanceof TransientError ? error.retryAfterMs : null;
-      this.retries.set(id, Date.now() + retryDelayMs(this.opts.retryScheduleMs, event.attempt, retryAfter));
+      const due = Date.now() + retryDelayMs(this.opts.retryScheduleMs, event.attempt, retryAfter);
+      this.retries.set(id, due);
+      this.armRetries(due);
     }
     return false;
   }
@@ -485,6 +536,31 @@ export class EventConsumer<R = void> {
   /** The entry's id in this partition's stream, from its qualified id. */
   private entryId(qualified: string): string {
     return this.partitions === 1 ? qualified : qualified.slice(qualified.indexOf(":") + 1);
+  }
+
+  /** Arms the retry timer for `at` unless it fires earlier already; a round in progress re-arms when it ends. */
+  private armRetries(at: number): void {
+    if (this.stopping || this.busy.retries || at >= this.retryAt) return;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(() => this.retryRound(), Math.max(0, at - Date.now())).unref();
+  }
+
+  private retryRound(): void {
+    this.retryTimer = null;
+    this.retryAt = Infinity;
+    if (this.stopping) return;
+    this.busy.retries = true;
+    const before = this.retries.size;
+    this.fireRetries()
+      .catch((err) => this.warn(err, "retries failed"))
+      .finally(() => {
+        this.busy.retries = false;
+        if (before >= this.maxRetryBacklog && this.retries.size < this.maxRetryBacklog) this.watch?.nudge();
+        let next = Infinity;
+        for (const at of this.retries.values()) next = Math.min(next, at);
+        if (next !== Infinity) this.armRetries(Math.max(next, Date.now() + RETRY_SPACING_MS));
+      });
   }
 
   /** Re-fetches due retries with an owner-only XCLAIM (bumping the attempt) and runs them again. */
@@ -542,6 +618,7 @@ export class EventConsumer<R = void> {
       const fresh = entries.filter((e) => !this.held.has(e.id));
       for (const e of fresh) this.held.add(e.id);
       this.takeover.push(...fresh);
+      this.watch?.nudge(); // the read loop admits them once all are in
     } else {
       await this.admit(entries, false);
     }
@@ -571,4 +648,11 @@ export class EventConsumer<R = void> {
   private warn(err: unknown, msg: string): void {
     this.opts.log.warn({ subscriber: this.opts.subscriber, err: (err as Error)?.message ?? String(err) }, msg);
   }
+}
+
+/** The exact types and prefixes of a consumer's handler keys; null when `*` takes every type. */
+function typeFilter(patterns: string[]): TypeFilter | null {
+  if (patterns.includes("*")) return null;
+  const prefixes = patterns.map(prefixOf).filter((p): p is string => p !== null);
+  return { exact: patterns.filter((p) => prefixOf(p) === null), prefixes };
 }

@@ -1,11 +1,13 @@
 /**
  * One subscriber's consumer over every partition: an EventConsumer per partition stream (each
- * its own consumer group and blocking reader), sharing one max_in_flight budget. Every process
+ * its own consumer group), sharing one max_in_flight budget and the process's stream watcher
+ * (one of its own when none is given). Every process
  * runs one, so a partition is consumed while any process runs, and a dead process's pending
  * entries are taken over by the others after claimIdleMs (event-consumer.ts).
  */
 import type { StreamKeys } from "../stream/keys.js";
 import { Lease } from "../stream/lease.js";
+import { StreamWatcher } from "../stream/watcher.js";
 import { OrderShare } from "./ordering.js";
 import { EventConsumer } from "./event-consumer.js";
 import { Slots } from "./slots.js";
@@ -24,9 +26,20 @@ export class PartitionedConsumer<R = void> {
   private readonly parts: EventConsumer<R>[];
   private readonly share: OrderShare | null = null;
   private beat: NodeJS.Timeout | null = null;
+  private readonly ownWatcher: StreamWatcher | null = null;
 
   constructor(private readonly opts: PartitionedConsumerOptions<R>) {
     const { keys, ordering, ...rest } = opts;
+    if (rest.watcher === undefined) {
+      const warn = (err: Error) =>
+        rest.log.warn({ subscriber: rest.subscriber, err: err.message }, "watching the stream failed");
+      this.ownWatcher = new StreamWatcher(
+        rest.redis,
+        keys.partitions.map((p) => p.stream),
+        warn,
+      );
+      rest.watcher = this.ownWatcher;
+    }
     const slots = new Slots(opts.maxInFlight ?? 32);
     const count = keys.partitions.length;
     if (ordering === "key") {
@@ -87,6 +100,7 @@ export class PartitionedConsumer<R = void> {
   async stop(timeoutMs: number): Promise<void> {
     if (this.beat) clearInterval(this.beat);
     await Promise.all(this.parts.map((part) => part.stop(timeoutMs)));
+    await this.ownWatcher?.close();
     await this.share?.leave().catch(() => {});
   }
 }

@@ -9,6 +9,7 @@ import type { Db } from "../db/client.js";
 import type { DeadLetterReason } from "../db/processed-events.js";
 import type { DecodedEntry } from "../stream/entries.js";
 import type { Lease } from "../stream/lease.js";
+import type { StreamWatcher } from "../stream/watcher.js";
 import type { LeaseShare } from "./ordering.js";
 import type { Slots } from "./slots.js";
 
@@ -76,8 +77,13 @@ export interface AttemptRecord<R = void> {
 }
 
 export interface EventConsumerOptions<R = void> {
-  /** Command connection (never blocks); the blocking reader is a duplicate of it. */
+  /** Command connection (never blocks); reads, claims and ACKs share it. */
   redis: RedisClient;
+  /**
+   * The process's stream watcher (stream/watcher.ts), shared by all its consumers so the
+   * blocking connections do not grow with them; absent, the consumer makes one of its own.
+   */
+  watcher?: StreamWatcher;
   db: Db;
   stream: string;
   subscriber: string;

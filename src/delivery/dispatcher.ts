@@ -1,7 +1,8 @@
 /**
  * The dispatcher: one PartitionedConsumer (an EventConsumer per partition: consumer/event-consumer.ts
  * documents the Redis structures and the delivery state machine) per enabled subscriber, each
- * delivering by webhook.
+ * delivering by webhook. All of them wait on one stream watcher (stream/watcher.ts), so the
+ * process's Redis connections do not grow with its subscribers.
  *
  * Every process running it (BRAIN_ROLE all or dispatcher) joins every enabled subscriber's
  * consumer group under its own consumer name, so processes share the work and take over each
@@ -25,6 +26,7 @@ import { isSubscriberEnabled } from "../db/subscribers.js";
 import type { Metrics } from "../metrics.js";
 import { listenForChanges } from "../stream/change-channel.js";
 import type { StreamKeys } from "../stream/keys.js";
+import { StreamWatcher } from "../stream/watcher.js";
 import { AttemptLog } from "./attempt-log.js";
 import { loadSubscribers, type SubscriberConfig, type UnreadableSubscriber } from "./subscriber-config.js";
 import type { AttemptResult, WebhookClient } from "./webhook-client.js";
@@ -59,6 +61,7 @@ interface Running {
 export class Dispatcher {
   readonly consumer = consumerName();
   private readonly deps: WebhookDeps;
+  private readonly watcher: StreamWatcher;
   private readonly running = new Map<string, Running>();
   /** Subscribers paused because their secrets cannot be opened; each is logged when it enters and leaves. */
   private readonly unreadable = new Set<string>();
@@ -77,6 +80,11 @@ export class Dispatcher {
       metrics: opts.metrics,
       log: opts.log,
     };
+    this.watcher = new StreamWatcher(
+      opts.redis,
+      opts.keys.partitions.map((p) => p.stream),
+      (err) => opts.log.warn({ err: err.message }, "watching the stream failed; retrying"),
+    );
   }
 
   /** Subscribes to change notices, loads subscribers and starts polling. */
@@ -174,6 +182,7 @@ export class Dispatcher {
     const run = { current: sub } as Running;
     run.consumer = new PartitionedConsumer({
       redis: this.opts.redis,
+      watcher: this.watcher,
       db,
       keys: this.opts.keys,
       ordering: sub.ordering,
@@ -207,6 +216,7 @@ export class Dispatcher {
     await this.reloading;
     await Promise.all([...this.running.values()].map((r) => r.consumer.stop(timeoutMs)));
     this.running.clear();
+    await this.watcher.close();
     await this.deps.attempts.close();
   }
 }

@@ -147,7 +147,7 @@ export function createEventConsumer(options: EventConsumerOptions<EventSchemas> 
   async function begin(): Promise<void> {
     const config = loadConfig(options.env ?? process.env);
     const log = (options.logger ?? pino({ level: config.logLevel, name: "brain-event-consumer" })) as FastifyBaseLogger;
-    redis = deliveryConnection(options.redisUrl ?? config.redisUrl, config.redisMode);
+    redis = deliveryConnection(options.redisUrl ?? config.redisUrl, config.redisMode, `consumer:${name}`);
     db = connectDb(options.databaseUrl ?? config.databaseUrl, 4);
     if (config.mode === "required") {
       try {

@@ -11,14 +11,15 @@ declare module "fastify" {
 
 /**
  * Runs the dispatcher in this process, with two Redis connections of its own (commands, and the
- * change channel) that it creates and closes. It starts once migrations are applied (at once in
+ * change channel) that it creates and closes; the dispatcher adds the stream watcher's blocking
+ * one (one per partition in cluster mode). It starts once migrations are applied (at once in
  * `required` mode, when Postgres is back in `degraded` mode) and closes before Redis and Postgres
  * do (onClose runs in reverse registration order), so in-flight deliveries can settle.
  */
 export default fp(
   async (app) => {
     const redis = deliveryConnection(app.config.redisUrl, app.config.redisMode);
-    const changes = deliveryConnection(app.config.redisUrl, app.config.redisMode);
+    const changes = deliveryConnection(app.config.redisUrl, app.config.redisMode, "changes");
     const dispatcher = new Dispatcher({
       config: app.config,
       keys: app.keys,

@@ -17,6 +17,14 @@ export type RedisMode = "standalone" | "cluster";
 
 const reconnect = (times: number) => Math.min(100 * 2 ** times, 2000);
 
+/**
+ * The name a connection gives itself (CLIENT SETNAME): `brain:<pid>:<role>`, so an operator's
+ * `CLIENT LIST` shows which process holds which connections and what each is for.
+ */
+export function connectionName(role: string): string {
+  return `brain:${process.pid}:${role}`;
+}
+
 /** The seed URLs of REDIS_URL in cluster mode (comma-separated). */
 export function seedUrls(url: string): string[] {
   return url
@@ -72,7 +80,7 @@ function cluster(url: string, budget: { delayMs: number; redirections: number },
  * (a write succeeded, another was MOVED) is not retried by ioredis, so that request answers 503
  * instead of riding out the topology change (docs/CLUSTER.md).
  */
-export function requestConnection(url: string, mode: RedisMode = "standalone"): RedisClient {
+export function requestConnection(url: string, mode: RedisMode = "standalone", role = "request"): RedisClient {
   if (mode === "cluster") {
     return withScripts(
       cluster(
@@ -84,7 +92,12 @@ export function requestConnection(url: string, mode: RedisMode = "standalone"): 
           // ioredis routes an auto-pipelined script by its first argument, which for brainPublish
           // is the key count, not a key: sent alone, it is routed by its keys.
           autoPipeliningIgnoredCommands: ["brainPublish"],
-          redisOptions: { commandTimeout: 3000, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+          redisOptions: {
+            commandTimeout: 3000,
+            maxRetriesPerRequest: 0,
+            autoResendUnfulfilledCommands: false,
+            connectionName: connectionName(role),
+          },
         },
       ),
     );
@@ -92,6 +105,7 @@ export function requestConnection(url: string, mode: RedisMode = "standalone"): 
   return withScripts(
     new Redis(url, {
       lazyConnect: true,
+      connectionName: connectionName(role),
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
@@ -107,16 +121,17 @@ export function requestConnection(url: string, mode: RedisMode = "standalone"): 
 
 /**
  * A connection of the delivery side: commands fail after one retry while Redis is down (the
- * loops back off and retry themselves), and no command timeout, since the blocking reader's
- * XREADGROUP … BLOCK runs on a duplicate of it. Connects on first use; errors are reported by
- * the loops that use it. In cluster mode commands wait out a failover (up to ~30 s).
+ * loops back off and retry themselves), and no command timeout, since the stream watcher's
+ * XREAD … BLOCK runs on a duplicate of it. Connects on first use; errors are reported by the
+ * loops that use it. In cluster mode commands wait out a failover (up to ~30 s).
  */
-export function deliveryConnection(url: string, mode: RedisMode = "standalone"): RedisClient {
+export function deliveryConnection(url: string, mode: RedisMode = "standalone", role = "delivery"): RedisClient {
   const redis =
     mode === "cluster"
-      ? cluster(url, { delayMs: 500, redirections: 64 }, {})
+      ? cluster(url, { delayMs: 500, redirections: 64 }, { redisOptions: { connectionName: connectionName(role) } })
       : new Redis(url, {
           lazyConnect: true,
+          connectionName: connectionName(role),
           maxRetriesPerRequest: 1,
           connectTimeout: 3000,
           retryStrategy: reconnect,
@@ -127,10 +142,10 @@ export function deliveryConnection(url: string, mode: RedisMode = "standalone"):
 
 /**
  * A lazily connecting duplicate of a standalone connection for blocking reads, which would stall
- * every other command on it (in cluster mode reader.ts connects to the slot's owner itself).
+ * every other command on it (in cluster mode blocking.ts connects to the slot's owner itself).
  */
-export function blockingDuplicate(redis: Redis): Redis {
-  const blocking = redis.duplicate({ lazyConnect: true });
+export function blockingDuplicate(redis: Redis, role: string): Redis {
+  const blocking = redis.duplicate({ lazyConnect: true, connectionName: connectionName(role) });
   blocking.on("error", () => {}); // reported by the read loop
   return blocking;
 }

@@ -1,7 +1,7 @@
 /**
  * Consumer groups: one per subscriber, named like it (keys.ts). Created at a start position,
  * destroyed with the subscriber, recreated after they vanished (NOGROUP), and read for their
- * live counters (XINFO GROUPS). Reading and acknowledging entries is pel.ts and reader.ts.
+ * live counters (XINFO GROUPS). Reading and acknowledging entries is pel.ts (waiting for them, watcher.ts).
  */
 import type { RedisClient } from "./connections.js";
 import { errors, withDetails } from "../errors.js";

@@ -1,7 +1,8 @@
 /**
  * A group's pending entries list (PEL), the only retry queue: claims (the lease heartbeat, retries,
- * takeover of dead consumers' entries), ACKs, and the clean-up of exited consumers. The blocking
- * read is reader.ts; the state machine these serve is consumer/event-consumer.ts.
+ * takeover of dead consumers' entries), ACKs, the clean-up of exited consumers, and the read of new
+ * entries that puts them there. Waiting for new entries is watcher.ts; the state machine these
+ * serve is consumer/event-consumer.ts.
  */
 import type { RedisClient } from "./connections.js";
 import { withScripts } from "./scripts.js";
@@ -19,6 +20,53 @@ export interface OwnClaimResult {
   owned: RawEntry[];
   /** Taken by another consumer (or no longer pending): forget them. */
   lost: string[];
+}
+
+/**
+ * Up to `count` entries never delivered to the group (`>`, attempt 1), without blocking: it runs
+ * on the shared command connection, and watcher.ts says when to read again. Rejects with NOGROUP
+ * when the group is gone (groups.ts `isNoGroup`).
+ */
+export async function readNew(
+  redis: RedisClient,
+  stream: string,
+  group: string,
+  consumer: string,
+  count: number,
+): Promise<RawEntry[]> {
+  const reply = await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, ">");
+  const entries = ((reply as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
+  return entries.map(([id, fields]) => ({ id, fields, attempt: 1 }));
+}
+
+/** The event types a consumer handles: exact ones and prefixes (`mission.` for `mission.*`). */
+export interface TypeFilter {
+  exact: string[];
+  prefixes: string[];
+}
+
+/**
+ * Like readNew, but entries of a type outside `filter` are ACKed inside Redis instead of being
+ * returned (script brainReadWanted). `read` counts them too: a full batch means read again.
+ */
+export async function readWanted(
+  redis: RedisClient,
+  stream: string,
+  group: string,
+  consumer: string,
+  count: number,
+  filter: TypeFilter,
+): Promise<{ read: number; entries: RawEntry[] }> {
+  const [read, kept] = await withScripts(redis).brainReadWanted(
+    stream,
+    group,
+    consumer,
+    count,
+    filter.exact.length,
+    ...filter.exact,
+    ...filter.prefixes,
+  );
+  return { read, entries: kept.map(([id, fields]) => ({ id, fields, attempt: 1 })) };
 }
 
 /** Ids per brainOwnClaim call: bounds one script's run time and reply. */

@@ -101,6 +101,39 @@ end
 return out`;
 
 /**
+ * brainReadWanted: reads new entries for a group (XREADGROUP >, no BLOCK) and ACKs at once those
+ * whose type the consumer does not handle, so their payloads never cross the wire. Without it a
+ * subscriber on one of 100 busy types fetched 99 unwanted payloads per wanted one, and one
+ * shared connection could not carry that (bench/RESULTS.md). The type is read from the
+ * gateway's own serialization, which starts `{"id":"…","type":"…"`; an entry it cannot read so
+ * (another producer's key order, an escaped character) is returned for the consumer to decide.
+ * KEYS[1] stream. ARGV: group, consumer, count, number of exact types, exact types…, prefixes…
+ * Reply: {entries read, {{id, fields}…} of those returned}.
+ */
+const READ_WANTED = `
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+if not r then return {0, {}} end
+local exact, prefixes, n = {}, {}, tonumber(ARGV[4])
+for i = 5, 4 + n do exact[ARGV[i]] = true end
+for i = 5 + n, #ARGV do prefixes[#prefixes + 1] = ARGV[i] end
+local entries, keep, skip = r[1][2], {}, {}
+for _, e in ipairs(entries) do
+  local fields, t = e[2], nil
+  if type(fields) == 'table' and fields[1] == 'event' and type(fields[2]) == 'string' then
+    t = string.match(fields[2], '^{"id":"[^"\\\\]*","type":"([^"\\\\]*)"')
+  end
+  local wanted = t == nil or exact[t]
+  if not wanted then
+    for _, p in ipairs(prefixes) do
+      if string.sub(t, 1, #p) == p then wanted = true break end
+    end
+  end
+  if wanted then keep[#keep + 1] = e else skip[#skip + 1] = e[1] end
+end
+if #skip > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(skip)) end
+return {#entries, keep}`;
+
+/**
  * brainDeleteIdleConsumers: deletes consumers of exited processes: those other than `self` with
  * nothing pending and idle for `idle ms`. DELCONSUMER drops a consumer's pending entries, so the
  * check and the delete run in one script: no read can slip in between.
@@ -198,6 +231,7 @@ declare module "ioredis" {
       ...ids: string[]
     ): Result<[string, number, string[]][], Context>;
     brainDeleteIdleConsumers(stream: string, group: string, self: string, idleMs: number): Result<number, Context>;
+    brainReadWanted(stream: string, ...args: (string | number)[]): Result<[number, [string, string[]][]], Context>;
     brainCapCut(stream: string, minId: string, lastCut: string, ...groups: string[]): Result<number, Context>;
     brainLeaseHold(key: string, token: string, ttlMs: number): Result<0 | 1, Context>;
     brainLeaseRelease(key: string, token: string): Result<0 | 1, Context>;
@@ -220,6 +254,7 @@ const SCRIPTS: Record<string, [string, number | undefined]> = {
   brainCreateGroup: [CREATE_GROUP, 1],
   brainOwnClaim: [OWN_CLAIM, 1],
   brainDeleteIdleConsumers: [DELETE_IDLE_CONSUMERS, 1],
+  brainReadWanted: [READ_WANTED, 1],
   brainCapCut: [CAP_CUT, 1],
   brainLeaseHold: [LEASE_HOLD, 1],
   brainLeaseRelease: [LEASE_RELEASE, 1],
