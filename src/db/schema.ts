@@ -87,7 +87,15 @@ export const processedEvents = pgTable(
   },
   (t) => [
     unique("processed_events_subscriber_msg_uq").on(t.subscriberName, t.streamMessageId),
-    index("processed_events_stream_order_idx").on(t.subscriberName, ...streamOrder(), t.streamMessageId),
+    // The partition prefix leads, not the subscriber: an index led by subscriber_name can serve
+    // the dedup probe too, and a probe planned on an empty table (a generic plan cached before the
+    // first ANALYZE) picked it and scanned all of the subscriber's rows per id.
+    index("processed_events_stream_order_idx").on(
+      streamOrder()[0],
+      t.subscriberName,
+      ...streamOrder().slice(1),
+      t.streamMessageId,
+    ),
   ],
 );
 
@@ -210,7 +218,7 @@ export const replays = pgTable(
 /**
  * Stream-id order for `processed_events`: a stored id is `<ms>-<seq>` or `<partition>:<ms>-<seq>`,
  * which sorts neither as text nor as one number. The expressions give (partition prefix incl. the
- * colon, or ""; ms; seq); an index on them, ending in the id itself, answers the NOGROUP recovery
+ * colon, or ""; ms; seq); an index on them and the subscriber, ending in the id itself, answers the NOGROUP recovery
  * (newest id per partition) with an index-only scan and bounds the retention range (ids below a
  * partition's first entry). Queries must spell them exactly like this to match the index
  * (processed-events.ts).
