@@ -1,8 +1,8 @@
 /**
  * The gateway on a real Redis Cluster (3 masters + 3 replicas from redis-server on spare ports):
  * a 16-partition stream spread over the masters, ingest single and batch across partitions,
- * two webhook subscribers that each get every event exactly once, per-partition identity, and a
- * vanished group in one partition healing without touching the others.
+ * two webhook subscribers that each get every event exactly once, per-partition identity, a replay
+ * over every partition, and a vanished group in one partition healing without touching the others.
  */
 import t from "tap";
 import calculateSlot from "cluster-key-slot";
@@ -44,8 +44,10 @@ t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two su
       owners.set(master, (owners.get(master) ?? 0) + 1);
     }
     t.equal(owners.size, 3);
+    // The split depends on the stream name: 5/5/6 in some order for most names, 6/4/6 for about
+    // one in ten (bench/RESULTS.md, "Redis Cluster").
     t.ok(
-      [...owners.values()].every((n) => n >= 5 && n <= 6),
+      [...owners.values()].every((n) => n >= 4 && n <= 6),
       `partitions per master: ${[...owners.values()]}`,
     );
     const ready = await call(gw.url, "GET", "/health/ready");
@@ -69,6 +71,7 @@ t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two su
 
   const accepted: string[] = [];
   const streamIds: string[] = [];
+  const beforeIngest = new Date(Date.now() - 1000).toISOString();
 
   t.test("single events and batches spanning partitions are accepted with partition-qualified ids", async (t) => {
     await Promise.all(
@@ -143,6 +146,37 @@ t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two su
     t.equal(bare.status, 400, "a bare id names no partition");
     const outside = await call(gw.url, "GET", "/v1/events?after=16:1-0");
     t.equal(outside.status, 400, "a partition the stream does not have");
+  });
+
+  t.test("a replay by time re-sends every partition's entries once, marked x-brain-replay", async (t) => {
+    const r = await startReceiver(t);
+    const created = await call(gw.url, "POST", "/v1/subscribers", { name: "cl-r", url: r.url, event_types: ["*"] });
+    t.equal(created.status, 201);
+    const res = await call(gw.url, "POST", "/v1/subscribers/cl-r/replays", {
+      from: beforeIngest,
+      max_per_second: 1000,
+    });
+    t.equal(res.status, 202);
+    const path = `/v1/subscribers/cl-r/replays/${res.body.id}`;
+    let replay = res.body;
+    for (let i = 0; i < 300 && replay.state !== "completed" && replay.state !== "failed"; i++) {
+      await new Promise((done) => setTimeout(done, 100));
+      replay = (await call(gw.url, "GET", path)).body;
+    }
+    t.match(replay, {
+      state: "completed",
+      total: streamIds.length,
+      sent: streamIds.length,
+      delivered: streamIds.length,
+      failed: 0,
+    });
+    t.equal(replay.ranges.length, PARTITIONS, "one range per partition");
+    const replayed = r.requests.filter((q) => q.headers["x-brain-replay"] === res.body.id);
+    const webhookIds = replayed.map((q) => String(q.headers["webhook-id"]));
+    t.same([...new Set(webhookIds)].sort(), [...streamIds].sort(), "every entry of every partition");
+    t.equal(webhookIds.length, streamIds.length, "each once");
+    t.equal(r.requests.length, replayed.length, "a replay only: the subscriber starts at the tail");
+    t.equal((await call(gw.url, "DELETE", "/v1/subscribers/cl-r")).status, 204);
   });
 
   t.test("a group destroyed in one partition is recreated there alone; nothing is lost or repeated", async (t) => {
