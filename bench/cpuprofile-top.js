@@ -37,6 +37,7 @@ const fn = new Map();
 const pkg = new Map();
 for (const [id, us] of self) {
   const cf = byId.get(id).callFrame;
+  if (perRequest > 0 && cf.functionName === "(idle)") continue;
   const k = `${cf.functionName || "(anonymous)"}  ${where(cf)}${cf.url ? ":" + (cf.lineNumber + 1) : ""}`;
   fn.set(k, (fn.get(k) ?? 0) + us);
   const p = where(cf);
