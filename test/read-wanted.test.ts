@@ -1,13 +1,15 @@
 /**
  * The filtered group read (brainReadWanted, src/stream/pel.ts `readWanted`): entries of types the
  * consumer does not handle are ACKed in Redis and not returned; anything whose type it cannot
- * read from the gateway's own serialization is returned for the consumer to decide.
+ * read from the gateway's own serialization is returned for the consumer to decide. And the same
+ * front read in JS (src/stream/entries.ts `entryType`), which the watcher and replays use.
  */
 import t from "tap";
 import { Redis } from "ioredis";
 import { REDIS_URL, unique } from "./helpers/env.js";
 import { deliveryConnection } from "../src/stream/connections.js";
 import { readWanted } from "../src/stream/pel.js";
+import { entryType } from "../src/stream/entries.js";
 
 t.test("unwanted types are ACKed in Redis; wanted, unreadable and hostile ones come back", async (t) => {
   const stream = unique("test:wanted");
@@ -58,4 +60,22 @@ t.test("unwanted types are ACKed in Redis; wanted, unreadable and hostile ones c
     "unwanted entries left the PEL",
   );
   t.same(await readWanted(redis, stream, "g", "c", 5, filter), { read: 0, entries: [] }, "nothing new");
+});
+
+t.test("entryType reads the gateway's own front, and any other shape as JSON.parse would", async (t) => {
+  const front = '{"id":"1","type":"order.placed","payload":{"type":"x"}}';
+  const cases: [string[] | null, string | null][] = [
+    [["event", front], "order.placed"],
+    [["event", '{"type":"audit.done","id":"4"}'], "audit.done"],
+    [["event", '{"id":"5","type":"order.placed\\"x","payload":{}}'], 'order.placed"x'],
+    [["event", '{"id":"a\\",\\"type\\":\\"order.placed","type":"audit.done"}'], "audit.done"],
+    [["event", '{"id":"6","type":"__proto__"}'], "__proto__"],
+    [["event", '{"id":"7","type":"valueOf\\u0000"}'], "valueOf\u0000"],
+    [["event", '{"id":"8","type":9007199254740993}'], null],
+    [["event", "not json"], null],
+    [["event", "null"], null],
+    [["other", front], null],
+    [null, null],
+  ];
+  for (const [fields, type] of cases) t.equal(entryType(fields), type, JSON.stringify(fields)?.slice(0, 60));
 });

@@ -30,10 +30,9 @@ import {
 import type { Metrics } from "../metrics.js";
 import { TypeMatcher } from "../schemas/type-patterns.js";
 import type { RedisClient } from "../stream/connections.js";
-import { decodeEntry, type DecodedEntry, type RawRange } from "../stream/entries.js";
+import { decodeEntry, entryType, rangeChunk, type DecodedEntry, type RawRange } from "../stream/entries.js";
 import { compareIds, qualifyId } from "../stream/ids.js";
 import type { StreamKeys } from "../stream/keys.js";
-import { rangeChunk } from "../stream/replay-range.js";
 import { loadSubscriber, type SubscriberConfig } from "./subscriber-config.js";
 import type { WebhookClient } from "./webhook-client.js";
 
@@ -66,6 +65,8 @@ const COUNT_CHUNK = 1000;
  * 20,000/s about a tenth of a core). A million-entry range counts in 50 s.
  */
 const READ_RATE = 20_000;
+
+const typesOf = (sub: SubscriberConfig) => new TypeMatcher(sub.eventTypes.map((t) => [t, true] as const));
 
 /** Why a run stopped before the end; `error`: Redis or Postgres failed it, the next poll takes it up again. */
 type StopReason = "cancelled" | "paused" | "lost" | "shutdown" | "gone" | "error";
@@ -177,14 +178,23 @@ export class ReplayRun {
     return sub;
   }
 
+  /** Whether the run sends an entry of `type`: one the subscriber wants, narrowed by the replay's types. */
+  private sends(subscriberTypes: TypeMatcher<true>, type: string | null): boolean {
+    return (
+      type !== null &&
+      subscriberTypes.match(type) !== undefined &&
+      (this.only === null || this.only.match(type) !== undefined)
+    );
+  }
+
+  /** The entries of `raw` to send, decoded; the others are told apart by their type alone. */
   private wanted(sub: SubscriberConfig, partition: number, raw: RawRange): DecodedEntry[] {
-    const types = new TypeMatcher(sub.eventTypes.map((t) => [t, true] as const));
+    const types = typesOf(sub);
     const partitions = this.deps.keys.partitions.length;
     return raw.flatMap(([id, fields]) => {
+      if (!this.sends(types, entryType(fields))) return [];
       const entry = decodeEntry(qualifyId(partitions, partition, id), fields);
-      const type = entry?.event.type;
-      if (typeof type !== "string" || !types.match(type)) return [];
-      return this.only === null || this.only.match(type) ? [entry!] : [];
+      return entry === null ? [] : [entry];
     });
   }
 
@@ -199,13 +209,14 @@ export class ReplayRun {
   /** Entries of every range the replay will send; null when stopped before it was done. */
   private async count(): Promise<number | null> {
     const sub = await this.subscriber();
+    const types = sub === null ? null : typesOf(sub);
     let total = 0;
     for (const range of this.progress.ranges) {
       const cursor = { ...range };
       for (;;) {
-        if (sub === null || this.stopped) return null;
+        if (types === null || this.stopped) return null;
         const raw = await this.read(cursor, COUNT_CHUNK);
-        total += this.wanted(sub, range.partition, raw).length;
+        total += raw.filter(([, fields]) => this.sends(types, entryType(fields))).length;
         if (raw.length < COUNT_CHUNK) break;
         cursor.position = raw[raw.length - 1]![0];
       }

@@ -1,6 +1,7 @@
 /**
  * Stream entries as the rest of the gateway sees them: decoded envelopes, read back for browsing,
- * redelivery and the trimmer. Each entry has one field, `event`, the envelope JSON as stored.
+ * redelivery, replays and the trimmer, and a stream's bounds (replays, ledger retention). Each
+ * entry has one field, `event`, the envelope JSON as stored.
  */
 import type { RedisClient } from "./connections.js";
 import type { StreamKeys } from "./keys.js";
@@ -38,6 +39,33 @@ export function decodeEntry(streamMessageId: string, fields: string[] | null): D
     raw = JSON.stringify(event);
   }
   return { streamMessageId, json: raw, event };
+}
+
+/**
+ * The gateway stores `{"id":"…","type":"…",…}` (ingest/prepare.ts): its type can be read off the
+ * front without parsing the whole envelope. The same pattern as the brainReadWanted script's.
+ */
+const STORED_TYPE = /^\{"id":"[^"\\]*","type":"([^"\\]*)"/;
+
+/**
+ * The event type of an entry, or null when it holds no readable one (it is dead-lettered, so
+ * every consumer must see it). Only an entry in another shape is parsed whole.
+ */
+export function entryType(fields: string[] | null): string | null {
+  if (!fields) return null;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== "event") continue;
+    const raw = fields[i + 1]!;
+    const front = STORED_TYPE.exec(raw);
+    if (front !== null) return front[1]!;
+    try {
+      const type = (JSON.parse(raw) as { type?: unknown } | null)?.type;
+      return typeof type === "string" ? type : null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }
 
 /** Raw entries, oldest first: `[id, fields]` from XRANGE. */
@@ -116,4 +144,53 @@ export async function storedEvent(
 /** Entries in the stream (XLEN); 0 when it does not exist. */
 export async function streamLength(redis: RedisClient, stream: string): Promise<number> {
   return redis.xlen(stream);
+}
+
+/** The bounds of one partition's stream. */
+export interface StreamBounds {
+  /** The newest id ever appended (`0-0` for a stream that never held an entry). */
+  lastId: string;
+  /** The oldest entry still stored; null when none is. */
+  firstKept: string | null;
+  /**
+   * True when entries were removed. The gateway removes entries only from the head (XTRIM in
+   * trimmer.ts; it never XDELs), so every id below `firstKept` that was ever appended is gone.
+   */
+  trimmed: boolean;
+}
+
+/** The stream's bounds; a stream that does not exist has neither entries nor trimmed ones. */
+export async function streamBounds(redis: RedisClient, stream: string): Promise<StreamBounds> {
+  let reply: unknown[];
+  try {
+    reply = (await redis.xinfo("STREAM", stream)) as unknown[];
+  } catch (err) {
+    if (String((err as Error).message).includes("no such key"))
+      return { lastId: "0-0", firstKept: null, trimmed: false };
+    throw err;
+  }
+  const field = (name: string): unknown => {
+    for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name) return reply[i + 1];
+    return undefined;
+  };
+  const first = field("first-entry") as [string, unknown] | null | undefined;
+  return {
+    lastId: String(field("last-generated-id")),
+    firstKept: first ? first[0] : null,
+    trimmed: Number(field("entries-added")) > Number(field("length")),
+  };
+}
+
+/**
+ * Up to `count` entries with ids in [`start`, `end`], after `position` when given (exclusive),
+ * oldest first.
+ */
+export async function rangeChunk(
+  redis: RedisClient,
+  stream: string,
+  range: { start: string; end: string; position: string | null },
+  count: number,
+): Promise<RawRange> {
+  const from = range.position === null ? range.start : `(${range.position}`;
+  return (await redis.xrange(stream, from, range.end, "COUNT", count)) as RawRange;
 }

@@ -24,6 +24,7 @@ import { pruneDeadLetters } from "../db/dead-letters.js";
 import { deleteLedgerRowsBelow } from "../db/processed-events.js";
 import type { Metrics } from "../metrics.js";
 import type { RedisClient } from "./connections.js";
+import { streamBounds } from "./entries.js";
 import { compareIds, nextId, qualifyId } from "./ids.js";
 import type { StreamKeys } from "./keys.js";
 import type { Lease } from "./lease.js";
@@ -55,19 +56,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * The smallest id the stream may still hold (exclusive bound for deletable ids): its first entry,
- * or just after its last-generated-id when it is empty; null when the stream does not exist.
+ * or just after its last-generated-id when it is empty (`0-1` for a stream that does not exist:
+ * nothing is deleted).
  */
-export async function firstKeptId(redis: RedisClient, stream: string): Promise<string | null> {
-  let reply: unknown[];
-  try {
-    reply = (await redis.xinfo("STREAM", stream)) as unknown[];
-  } catch (err) {
-    if ((err as Error).message.includes("no such key")) return null;
-    throw err;
-  }
-  const field = (name: string): unknown => reply[reply.indexOf(name) + 1];
-  const first = field("first-entry") as [string, unknown] | null;
-  return first ? first[0] : nextId(String(field("last-generated-id")));
+export async function firstKeptId(redis: RedisClient, stream: string): Promise<string> {
+  const { firstKept, lastId } = await streamBounds(redis, stream);
+  return firstKept ?? nextId(lastId);
 }
 
 export class LedgerRetention {
@@ -99,7 +93,6 @@ export class LedgerRetention {
     let ledger = 0;
     for (const part of keys.partitions) {
       const kept = await firstKeptId(redis, part.stream);
-      if (kept === null) continue;
       const below = compareIds(kept, youngest) < 0 ? kept : youngest;
       const prefix = qualifyId(keys.partitions.length, part.index, "");
       ledger += await this.inBatches("processed_events", (n) => deleteLedgerRowsBelow(db, prefix, below, cutoff, n));

@@ -28,6 +28,7 @@
 import { BlockingConnection } from "./blocking.js";
 import { Cluster } from "ioredis";
 import type { RedisClient } from "./connections.js";
+import { entryType } from "./entries.js";
 import { compareIds } from "./ids.js";
 
 /** Entries per partition per XREAD: bounds a reply when a burst arrives. */
@@ -139,20 +140,6 @@ export class Watch {
     this.since = Date.now();
     return new Promise<void>((resolve) => (this.wake = resolve));
   }
-}
-
-/** The type of a stream entry's event, or null when it has none to read (every consumer must see it). */
-function typeOf(fields: string[]): string | null {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] !== "event") continue;
-    try {
-      const type = (JSON.parse(fields[i + 1]!) as { type?: unknown } | null)?.type;
-      return typeof type === "string" ? type : null;
-    } catch {
-      return null;
-    }
-  }
-  return null;
 }
 
 export class StreamWatcher {
@@ -280,7 +267,7 @@ export class StreamWatcher {
     tail.id = entries[entries.length - 1]![0];
     const types = new Set<string>();
     for (const [, fields] of entries) {
-      const type = typeOf(fields);
+      const type = entryType(fields);
       // An entry without a readable type is dead-lettered by every consumer: all must see it.
       if (type === null) return this.wakeAll(tail);
       types.add(type);

@@ -9,7 +9,7 @@
 import { errors, withDetails, type ErrorDetail } from "../errors.js";
 import type { ReplayRange } from "../db/replays.js";
 import { compareIds, nextId, parseQualifiedId, qualifyId } from "../stream/ids.js";
-import type { StreamBounds } from "../stream/replay-range.js";
+import type { StreamBounds } from "../stream/entries.js";
 
 const MAX_SEQ = "18446744073709551615";
 

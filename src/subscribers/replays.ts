@@ -19,7 +19,7 @@ import { MAX_PER_SECOND_DEFAULT, type CreateReplay, type Replay } from "../schem
 import type { RedisClient } from "../stream/connections.js";
 import { qualifyId } from "../stream/ids.js";
 import type { StreamKeys } from "../stream/keys.js";
-import { streamBounds } from "../stream/replay-range.js";
+import { streamBounds } from "../stream/entries.js";
 import { assertStored, parseBound, resolveRanges, scopeOf } from "./replay-range.js";
 
 export interface ReplayContext {
