@@ -48,18 +48,18 @@ import { partitionTag } from "../dist/stream/keys.js";
 import {
   BenchRun,
   cpuSeconds,
+  DELIVERY_ENV,
   env,
   envelope,
   fmt,
   freePort,
-  GATEWAY_ENV,
-  GATEWAY_NODE_ARGS,
   LOG_LEVEL,
   median,
   PG_ADMIN_URL,
   REDIS_URL,
   redisCpuSeconds,
   sleep,
+  untilCount,
 } from "./lib.js";
 
 const DURATION = Number(env.BENCH_DURATION ?? 10);
@@ -234,14 +234,8 @@ class Bucket {
     this.last = at;
   }
 
-  async until(n, what) {
-    let seen = this.ids.size;
-    let progressAt = Date.now();
-    while (this.ids.size < n) {
-      await sleep(20);
-      if (this.ids.size > seen) [seen, progressAt] = [this.ids.size, Date.now()];
-      else if (Date.now() - progressAt > STALL_MS) throw new Error(`${what}: stalled at ${seen}/${n} events`);
-    }
+  until(n, what) {
+    return untilCount(() => this.ids.size, n, what, STALL_MS);
   }
 }
 
@@ -299,20 +293,11 @@ async function main() {
       const onCluster = name.startsWith("cluster");
       const stream = `${run.keyPrefix}:${name}`;
       const partitions = onCluster ? PARTITIONS : 1;
-      const port = await freePort();
-      const url = `http://${HOST}:${port}`;
-      const proc = await run.startChild(
-        `gateway-${name}`,
-        [...GATEWAY_NODE_ARGS, "dist/server.js"],
-        {
-          HOST,
-          PORT: String(port),
-          DATABASE_URL: await createDatabase(name),
-          BRAIN_STREAM: stream,
-          BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-          BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
-          BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
-          LOG_LEVEL,
+      const { gateway: proc, url } = await run.startGateway(await createDatabase(name), stream, {
+        name: `gateway-${name}`,
+        host: HOST,
+        env: {
+          ...DELIVERY_ENV,
           ...(onCluster
             ? {
                 REDIS_URL: cluster.seeds,
@@ -320,11 +305,9 @@ async function main() {
                 BRAIN_STREAM_PARTITIONS: String(PARTITIONS),
                 BRAIN_REDIS_MIN_REPLICAS: name === "cluster-r1" ? "1" : "0",
               }
-            : { REDIS_URL }),
-          ...GATEWAY_ENV,
+            : {}),
         },
-        `${url}/health/ready`,
-      );
+      });
       const keys = onCluster
         ? Array.from({ length: partitions }, (_, i) => partitionTag(stream, i, partitions))
         : [stream];

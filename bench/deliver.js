@@ -54,18 +54,17 @@ import {
   BASELINE_NODE_ARGS,
   BenchRun,
   cpuSeconds,
+  DELIVERY_ENV,
   env,
   envelope,
   fmt,
-  freePort,
-  GATEWAY_ENV,
-  GATEWAY_NODE_ARGS,
   LOG_LEVEL,
   median,
   percentile,
   postgresCpuSeconds,
   REDIS_URL,
   sleep,
+  untilCount,
 } from "./lib.js";
 
 const EVENTS = Number(env.BENCH_EVENTS ?? 20_000);
@@ -125,14 +124,8 @@ class Bucket {
   }
 
   /** Resolves once `n` unique events arrived; rejects when nothing new arrives for STALL_MS. */
-  async until(n, what) {
-    let seen = this.ids.size;
-    let progressAt = Date.now();
-    while (this.ids.size < n) {
-      await sleep(20);
-      if (this.ids.size > seen) [seen, progressAt] = [this.ids.size, Date.now()];
-      else if (Date.now() - progressAt > STALL_MS) throw new Error(`${what}: stalled at ${seen}/${n} events`);
-    }
+  until(n, what) {
+    return untilCount(() => this.ids.size, n, what, STALL_MS);
   }
 }
 
@@ -201,25 +194,7 @@ async function main() {
       unique (subscriber_name, stream_message_id))`;
     await benchDb.end();
 
-    const gatewayPort = await freePort();
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const gateway = await run.startChild(
-      "gateway",
-      [...GATEWAY_NODE_ARGS, "dist/server.js"],
-      {
-        HOST: "127.0.0.1",
-        PORT: String(gatewayPort),
-        REDIS_URL,
-        DATABASE_URL: dbUrl,
-        BRAIN_STREAM: GATEWAY_STREAM,
-        BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-        BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
-        BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
-        LOG_LEVEL,
-        ...GATEWAY_ENV,
-      },
-      `${gatewayUrl}/health/ready`,
-    );
+    const { gateway, url: gatewayUrl } = await run.startGateway(dbUrl, GATEWAY_STREAM, { env: DELIVERY_ENV });
     gatewayPool = new Pool(gatewayUrl, { connections: 8 });
     const call = async (method, path, body) => {
       const res = await gatewayPool.request({

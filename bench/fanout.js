@@ -25,25 +25,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { Pool } from "undici";
-import {
-  BenchRun,
-  cpuSeconds,
-  env,
-  envelope,
-  fmt,
-  freePort,
-  GATEWAY_ENV,
-  GATEWAY_NODE_ARGS,
-  LOG_LEVEL,
-  percentile,
-  REDIS_URL,
-  ROOT,
-  sleep,
-} from "./lib.js";
+import { BenchRun, cpuSeconds, DELIVERY_ENV, env, envelope, fmt, percentile, REDIS_URL, ROOT, sleep } from "./lib.js";
 
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 10);
@@ -62,12 +48,22 @@ const now = () => performance.timeOrigin + performance.now();
 
 /** Exports and builds the baseline commit once; returns its directory. */
 function baselineDir() {
-  if (existsSync(join(BASE_DIR, "dist/server.js"))) return BASE_DIR;
-  mkdirSync(BASE_DIR, { recursive: true });
-  execFileSync("sh", ["-c", `git -C "${ROOT}" archive ${COMMIT} | tar -x -C "${BASE_DIR}"`]);
-  if (!existsSync(join(BASE_DIR, "node_modules")))
-    symlinkSync(join(ROOT, "node_modules"), join(BASE_DIR, "node_modules"));
-  execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], { cwd: BASE_DIR, stdio: "inherit" });
+  const modules = join(BASE_DIR, "node_modules");
+  const built = existsSync(join(BASE_DIR, "dist/server.js"));
+  if (!built) {
+    mkdirSync(BASE_DIR, { recursive: true });
+    execFileSync("sh", ["-c", `git -C "${ROOT}" archive ${COMMIT} | tar -x -C "${BASE_DIR}"`]);
+  }
+  // A link left by an earlier run may point to a checkout that is gone: link this one's.
+  if (!existsSync(modules)) {
+    rmSync(modules, { force: true });
+    symlinkSync(join(ROOT, "node_modules"), modules);
+  }
+  if (!built)
+    execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
+      cwd: BASE_DIR,
+      stdio: "inherit",
+    });
   return BASE_DIR;
 }
 
@@ -130,25 +126,11 @@ function startReceiver() {
 async function measure(label, dir, receiver) {
   const run = new BenchRun(`fanout-${label}`);
   const dbUrl = await run.createDatabase();
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const proc = await run.startChild(
-    `gateway-${label}`,
-    [...GATEWAY_NODE_ARGS, join(dir, "dist/server.js")],
-    {
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      REDIS_URL,
-      DATABASE_URL: dbUrl,
-      BRAIN_STREAM: `${run.keyPrefix}:s`,
-      BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-      BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
-      BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
-      LOG_LEVEL,
-      ...GATEWAY_ENV,
-    },
-    `${url}/health/ready`,
-  );
+  const { gateway: proc, url } = await run.startGateway(dbUrl, `${run.keyPrefix}:s`, {
+    env: DELIVERY_ENV,
+    name: `gateway-${label}`,
+    dir,
+  });
   const pool = new Pool(url, { connections: 16 });
   const call = async (path, body) => {
     const res = await pool.request({

@@ -143,9 +143,8 @@ async function main() {
         `(heap ${perRow(size.heap)}, unique ${perRow(size.uq)}, order ${perRow(size.ord)}, pkey ${perRow(size.pk)})`,
     );
 
-    const { gateway, url } = await run.startApiGateway(dbUrl, STREAM, {
-      BRAIN_TRIM_INTERVAL_MS: "0",
-      BRAIN_LEDGER_RETENTION_INTERVAL_MS: "0",
+    const { gateway, url } = await run.startGateway(dbUrl, STREAM, {
+      env: { BRAIN_ROLE: "api", BRAIN_TRIM_INTERVAL_MS: "0", BRAIN_LEDGER_RETENTION_INTERVAL_MS: "0" },
     });
     const list = () =>
       fetch(`${url}/v1/subscribers`, { headers: { authorization: `Bearer ${run.token}` } }).then(async (r) => {

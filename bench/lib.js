@@ -191,26 +191,29 @@ export class BenchRun {
     return proc;
   }
 
-  /** Starts an API-only gateway (dist/server.js) on a free port with the run's token; returns it and its URL. */
-  async startApiGateway(dbUrl, stream, extraEnv = {}) {
+  /**
+   * Starts a gateway (`dist/server.js` of `dir`, this checkout by default) on a free port with the
+   * run's token, `env` and then BENCH_GATEWAY_ENV on top; resolves once it is ready, with its URL.
+   */
+  async startGateway(dbUrl, stream, { env: extraEnv = {}, name = "gateway", dir = ROOT, host = "127.0.0.1" } = {}) {
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
+    const url = `http://${host}:${port}`;
     const gatewayEnv = {
-      HOST: "127.0.0.1",
+      HOST: host,
       PORT: String(port),
       REDIS_URL,
       DATABASE_URL: dbUrl,
       BRAIN_STREAM: stream,
       BRAIN_API_TOKENS: `${this.token}=admin+publish`,
-      BRAIN_ROLE: "api",
       LOG_LEVEL,
       ...extraEnv,
+      ...GATEWAY_ENV,
     };
     const gateway = await this.startChild(
-      "gateway",
-      [...GATEWAY_NODE_ARGS, "dist/server.js"],
+      name,
+      [...GATEWAY_NODE_ARGS, join(dir, "dist/server.js")],
       gatewayEnv,
-      `${url}/health/live`,
+      `${url}/health/ready`,
     );
     return { gateway, url };
   }
@@ -240,6 +243,25 @@ export class BenchRun {
     await this.admin.end();
     if (allMet) rmSync(this.logDir, { recursive: true, force: true });
     else console.log(`(child logs kept in ${this.logDir})`);
+  }
+}
+
+/**
+ * What a gateway that delivers to a receiver on this machine needs: private webhook URLs, and no
+ * load shedding while the bench drives it flat out.
+ */
+export const DELIVERY_ENV = { BRAIN_WEBHOOK_ALLOW_PRIVATE: "true", BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0" };
+
+/**
+ * Resolves once `count()` reaches `n`; rejects when it has not grown for `stallMs`, naming `what`.
+ */
+export async function untilCount(count, n, what, stallMs) {
+  let seen = count();
+  let progressAt = Date.now();
+  while (count() < n) {
+    await sleep(20);
+    if (count() > seen) [seen, progressAt] = [count(), Date.now()];
+    else if (Date.now() - progressAt > stallMs) throw new Error(`${what}: stalled at ${seen}/${n} events`);
   }
 }
 

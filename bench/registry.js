@@ -22,7 +22,7 @@
  * Exit code 0 when the target is met in every scenario, 1 otherwise.
  */
 import { cpus, loadavg } from "node:os";
-import { BenchRun, cpuSeconds, env, envelope, fmt, GATEWAY_ENV, loadProcess, LOG_LEVEL, median } from "./lib.js";
+import { BenchRun, cpuSeconds, env, envelope, fmt, loadProcess, LOG_LEVEL, median } from "./lib.js";
 
 const DURATION = Number(env.BENCH_DURATION ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP ?? 3);
@@ -79,7 +79,7 @@ async function main() {
   const dbUrl = await run.createDatabase();
   let allMet = true;
   try {
-    const { gateway, url } = await run.startApiGateway(dbUrl, STREAM, GATEWAY_ENV);
+    const { gateway, url } = await run.startGateway(dbUrl, STREAM, { env: { BRAIN_ROLE: "api" } });
     const headers = { "content-type": "application/json", authorization: `Bearer ${run.token}` };
     // A gateway just started may still shed load (its event loop was busy starting): retry 503s a while.
     const request = async (method, path, body) => {

@@ -17,20 +17,7 @@
  */
 import { once } from "node:events";
 import { createServer } from "node:http";
-import {
-  BenchRun,
-  cpuSeconds,
-  env,
-  envelope,
-  fmt,
-  freePort,
-  GATEWAY_ENV,
-  LOG_LEVEL,
-  median,
-  percentile,
-  REDIS_URL,
-  sleep,
-} from "./lib.js";
+import { BenchRun, cpuSeconds, DELIVERY_ENV, env, envelope, fmt, median, percentile, sleep } from "./lib.js";
 
 const HISTORY = Number(env.BENCH_HISTORY ?? 20_000);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 2);
@@ -58,24 +45,9 @@ const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
 
 let allMet = false;
 try {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const gateway = await run.startChild(
-    "gateway",
-    ["dist/server.js"],
-    {
-      PORT: String(port),
-      REDIS_URL,
-      DATABASE_URL: await run.createDatabase(),
-      BRAIN_STREAM: `${run.keyPrefix}:stream`,
-      BRAIN_API_TOKENS: `${run.token}=admin+publish`,
-      BRAIN_WEBHOOK_ALLOW_PRIVATE: "true",
-      BRAIN_MAX_EVENT_LOOP_DELAY_MS: "0",
-      LOG_LEVEL,
-      ...GATEWAY_ENV,
-    },
-    `${base}/health/ready`,
-  );
+  const { gateway, url: base } = await run.startGateway(await run.createDatabase(), `${run.keyPrefix}:stream`, {
+    env: DELIVERY_ENV,
+  });
   const api = async (method, path, body) => {
     const res = await fetch(`${base}${path}`, {
       method,
