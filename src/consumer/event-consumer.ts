@@ -47,9 +47,10 @@
  * their payloads never reach it: stream/pel.ts `readWanted`) and, between reads, waits on the
  * process's stream watcher (stream/watcher.ts: one blocking XREAD for every consumer), which
  * wakes it as soon as an entry it wants arrives, and at most once a second for entries it does
- * not want (so they are still ACKed). It keeps reading while reads come back full. Retries are one timer armed
- * for the earliest due entry; the lease heartbeat and the reclaim run every claimIdleMs/3 and
- * claimIdleMs/2, a few commands a minute per consumer with the default claimIdleMs.
+ * not want (so they are still ACKed). It keeps reading while reads come back full. Retries are
+ * one timer armed for the earliest due entry; the lease heartbeat and the reclaim run every
+ * claimIdleMs/3 and claimIdleMs/2, a few commands a minute per consumer with the default
+ * claimIdleMs.
  *
  * Usage (the dedup and dead-letter tables need a `subscribers` row named like the group):
  *
