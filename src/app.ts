@@ -9,7 +9,7 @@ import type { Config } from "./config.js";
 import { frameworkErrors, installErrorHandling } from "./errors.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authHook } from "./plugins/auth.js";
-import { installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
+import { childLoggerFactory, installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
@@ -79,6 +79,7 @@ export function createFastify(config: Config, logger: boolean | object = { level
   const app = Fastify({
     ...serverOptions(config),
     logger: loggerOptions(logger),
+    childLoggerFactory: childLoggerFactory(),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: "idle",
     // A payload key `__proto__` or `constructor` is data: JSON.parse keeps it as an own property and

@@ -71,7 +71,9 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const key = request.headers["idempotency-key"];
       const r = await ingestOne(ctx(), request.body, key, request.credentialId);
-      if (r.replayed) reply.code(200).header("idempotent-replayed", "true");
+      const replayed = r.outcome === "replayed";
+      app.ingestMetrics.taken(request, request.body.type, replayed);
+      if (replayed) reply.code(200).header("idempotent-replayed", "true");
       else reply.code(202);
       return { id: r.eventId, stream_message_id: r.streamMessageId };
     },
@@ -108,11 +110,13 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const results = await ingestBatch(ctx(), request.body.events, request.credentialId);
+      const { events } = request.body;
+      const results = await ingestBatch(ctx(), events, request.credentialId);
+      results.forEach((r, i) => app.ingestMetrics.taken(request, events[i]!.type, r.outcome === "replayed"));
       reply.code(202);
       return {
         results: results.map((r) =>
-          r.replayed
+          r.outcome === "replayed"
             ? { id: r.eventId, stream_message_id: r.streamMessageId, replayed: true }
             : { id: r.eventId, stream_message_id: r.streamMessageId },
         ),
