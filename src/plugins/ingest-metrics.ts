@@ -57,9 +57,12 @@ function instrumentIngest(app: FastifyInstance): void {
     // slot with made-up types, and the real ones would fold into `other`.
     const counted = outcome === "accepted" || outcome === "replayed";
     const flags = replayed.get(request);
-    events.forEach((e, i) =>
-      m.eventsIngested.inc({ type: counted ? typeLabel(e) : "unknown", outcome: flags?.[i] ? "replayed" : outcome }),
-    );
+    events.forEach((e, i) => {
+      const each = flags?.[i] ? "replayed" : outcome;
+      m.eventsIngested.inc({ type: counted ? typeLabel(e) : "unknown", outcome: each });
+      // Per-type volume for GET /v1/activity/event-types: accepted events only, not replays.
+      if (each === "accepted") app.typeVolume.count((e as { type: string }).type, 1);
+    });
   });
 }
 
