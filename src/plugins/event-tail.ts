@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
 import fp from "fastify-plugin";
-import { errors } from "../errors.js";
+import { errors, redisFailure } from "../errors.js";
 import { EventTail, type TailOptions } from "../stream/tail.js";
 import { StreamWatcher } from "../stream/watcher.js";
 
@@ -24,6 +24,8 @@ export class EventTails {
   private readonly open = new Map<EventTail, Promise<unknown>>();
   private ownWatcher: StreamWatcher | null = null;
   private closing = false;
+  /** Tails reading where they start: they count against MAX_TAILS already. */
+  private starting = 0;
 
   constructor(private readonly app: FastifyInstance) {}
 
@@ -37,9 +39,9 @@ export class EventTails {
    * else takes the response over and streams until the client leaves, an overflow, a Redis
    * failure (the client reconnects with Last-Event-ID) or shutdown.
    */
-  serve(reply: FastifyReply, opts: Pick<TailOptions, "type" | "after">): void {
+  async serve(reply: FastifyReply, opts: Pick<TailOptions, "type" | "after">): Promise<void> {
     if (this.closing) throw new errors.ShuttingDown();
-    if (this.open.size >= MAX_TAILS) {
+    if (this.open.size + this.starting >= MAX_TAILS) {
       throw Object.assign(new errors.Overloaded(), {
         message: `this gateway process serves at most ${MAX_TAILS} live tails at once; retry later`,
       });
@@ -50,6 +52,14 @@ export class EventTails {
       partitions: this.app.keys.partitions,
       ...opts,
     });
+    this.starting++;
+    try {
+      await tail.start();
+    } catch (cause) {
+      throw redisFailure(cause);
+    } finally {
+      this.starting--;
+    }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

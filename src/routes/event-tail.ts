@@ -52,7 +52,7 @@ const eventTailRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { path, message: `does not name an entry of a stream with ${app.keys.partitions.length} partition(s)` },
         ]);
       }
-      app.eventTails.serve(reply, { type: request.query.type, after });
+      await app.eventTails.serve(reply, { type: request.query.type, after });
       return reply;
     },
   );

@@ -36,8 +36,9 @@ const END_GRACE_MS = 10_000;
 /** Where a response is written: the parts of http.ServerResponse a tail uses. */
 export interface TailSink {
   write(chunk: string): boolean;
-  end(): void;
+  end(done?: () => void): void;
   destroy(): void;
+  readonly socket: { end(): void } | null;
   readonly writableLength: number;
   once(event: "close", listener: () => void): unknown;
 }
@@ -65,6 +66,8 @@ export class EventTail {
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly cursors: Cursor[];
+  /** The watches' versions before the last read (watcher.ts: take it before a read, wait with it after). */
+  private marks: number[] = [];
 
   constructor(private readonly opts: TailOptions) {
     const wants = opts.type === undefined ? () => true : (type: string) => type === opts.type;
@@ -82,13 +85,34 @@ export class EventTail {
     this.wake?.();
   }
 
-  /** Writes events to `sink` until stopped; resolves with why it ended. Rejects on a Redis failure. */
+  /**
+   * Sets each partition's cursor: after the resume point, else after its newest entry. Before the
+   * response begins, so an event appended once the client saw the answer is sent.
+   */
+  async start(): Promise<void> {
+    this.marks = this.cursors.map((c) => c.watch.version());
+    const after = this.opts.after;
+    try {
+      for (const c of this.cursors) {
+        if (after === undefined) {
+          const [last] = (await this.opts.redis.xrevrange(c.part.stream, "+", "-", "COUNT", 1)) as RawRange;
+          c.from = last === undefined ? "-" : `(${last[0]}`;
+        } else {
+          c.from = c.part.index <= after.partition.index ? `(${after.id}` : after.id;
+        }
+      }
+    } catch (err) {
+      for (const c of this.cursors) c.watch.close();
+      throw err;
+    }
+  }
+
+  /** Writes events to `sink` until stopped (after `start`); resolves with why it ended. Rejects on a Redis failure. */
   async run(sink: TailSink): Promise<"stopped" | "overflow"> {
     const heartbeat = setInterval(() => sink.write(": heartbeat\n\n"), this.opts.heartbeatMs ?? HEARTBEAT_MS);
     heartbeat.unref();
+    const marks = this.marks;
     try {
-      const marks = this.cursors.map((c) => c.watch.version());
-      await this.start();
       while (!this.stopped) {
         const { more } = await this.round(sink);
         if (sink.writableLength > OVERFLOW_BYTES) return this.overflow(sink);
@@ -104,19 +128,6 @@ export class EventTail {
     } finally {
       clearInterval(heartbeat);
       for (const c of this.cursors) c.watch.close();
-    }
-  }
-
-  /** Sets each partition's cursor: after the resume point, else after its newest entry. */
-  private async start(): Promise<void> {
-    const after = this.opts.after;
-    for (const c of this.cursors) {
-      if (after === undefined) {
-        const [last] = (await this.opts.redis.xrevrange(c.part.stream, "+", "-", "COUNT", 1)) as RawRange;
-        c.from = last === undefined ? "-" : `(${last[0]}`;
-      } else {
-        c.from = c.part.index <= after.partition.index ? `(${after.id}` : after.id;
-      }
     }
   }
 
@@ -164,8 +175,10 @@ export class EventTail {
 
   private overflow(sink: TailSink): "overflow" {
     sink.write('event: overflow\ndata: {"reason":"the client read too slowly; reconnect with Last-Event-ID"}\n\n');
-    sink.end();
-    // The buffered bytes are the client's to read; a client that reads none of them is cut off.
+    // The connection closes once the client has the buffered bytes: it would otherwise stay open, idle.
+    const socket = sink.socket;
+    sink.end(() => socket?.end());
+    // A client that reads none of them is cut off.
     const cut = setTimeout(() => sink.destroy(), END_GRACE_MS);
     cut.unref();
     sink.once("close", () => clearTimeout(cut));
