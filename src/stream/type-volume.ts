@@ -47,9 +47,9 @@ export class TypeVolume {
     private readonly onError: (err: Error) => void = () => {},
   ) {}
 
-  /** Counts `n` accepted events of `type` in the current minute. */
-  count(type: string, n: number): void {
-    this.add(Math.floor(Date.now() / MINUTE_MS), type, n);
+  /** Counts `n` accepted events of `type` in the minute of `at` (now). */
+  count(type: string, n: number, at = Date.now()): void {
+    this.add(Math.floor(at / MINUTE_MS), type, n);
   }
 
   /** Starts flushing every FLUSH_MS. */
