@@ -71,6 +71,8 @@ export class EventTails {
     // The client learns at once that the tail is open, before the first event.
     res.write(": tail open\n\n");
     res.once("close", () => tail.stop());
+    // A client that left while the tail started has no close event to come.
+    if (res.socket === null || res.socket.destroyed) tail.stop();
     const running = tail
       .run(res)
       .then(
