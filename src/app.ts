@@ -13,6 +13,7 @@ import { childLoggerFactory, installServerHooks, loggerOptions, serverOptions } 
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
 import docsPlugin from "./plugins/docs.js";
+import eventTailPlugin from "./plugins/event-tail.js";
 import eventTypesPlugin from "./plugins/event-types.js";
 import ingestMetricsPlugin from "./plugins/ingest-metrics.js";
 import ledgerRetentionPlugin from "./plugins/ledger-retention.js";
@@ -20,9 +21,13 @@ import loadSheddingPlugin from "./plugins/load-shedding.js";
 import redisPlugin from "./plugins/redis.js";
 import replaysPlugin from "./plugins/replays.js";
 import trimmerPlugin from "./plugins/trimmer.js";
+import typeVolumePlugin from "./plugins/type-volume.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
 import deliveryRoutes from "./routes/deliveries.js";
+import eventBrowseRoutes from "./routes/event-browse.js";
+import eventTailRoutes from "./routes/event-tail.js";
+import eventTypeVolumeRoutes from "./routes/event-type-volume.js";
 import eventTypeRoutes from "./routes/event-types.js";
 import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
@@ -39,6 +44,7 @@ import {
   EventPage,
   StoredEvent,
 } from "./schemas/envelope.js";
+import { EVENT_BROWSE_COMPONENTS } from "./schemas/event-browse.js";
 import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { REPLAY_COMPONENTS } from "./schemas/replay.js";
@@ -66,6 +72,7 @@ const components = (config: Config) => [
   BatchAccepted,
   StoredEvent,
   EventPage,
+  ...EVENT_BROWSE_COMPONENTS,
   ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
@@ -114,6 +121,9 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
     async (v1) => {
       v1.addHook("onRequest", authHook(app.config.tokens));
       await v1.register(eventRoutes);
+      await v1.register(eventBrowseRoutes);
+      await v1.register(eventTailRoutes);
+      await v1.register(eventTypeVolumeRoutes);
       await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
@@ -134,6 +144,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
     await app.register(eventTypesPlugin);
     await app.register(dbPlugin, { config });
     await app.register(webhookClientPlugin);
+    await app.register(typeVolumePlugin);
     await registerHttp(app);
     await app.register(trimmerPlugin);
     await app.register(ledgerRetentionPlugin);
@@ -142,6 +153,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
       await app.register(dispatcherPlugin);
       await app.register(replaysPlugin);
     }
+    await app.register(eventTailPlugin);
     await app.ready();
   } catch (err) {
     await app.close().catch(() => {});

@@ -60,6 +60,8 @@ function instrumentIngest(app: FastifyInstance): void {
       // slot with made-up types, and the real ones would fold into `other`. Taken types passed the
       // envelope schema, so they need no check here.
       count(foldType(type), replayed ? "replayed" : "accepted");
+      // Per-type volume for GET /v1/activity/event-types: appended events only, not replays.
+      if (!replayed) app.typeVolume.count(type, 1);
     },
   });
 
