@@ -22,6 +22,7 @@ import replaysPlugin from "./plugins/replays.js";
 import trimmerPlugin from "./plugins/trimmer.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
+import activityRoutes from "./routes/activity.js";
 import deliveryRoutes from "./routes/deliveries.js";
 import eventTypeRoutes from "./routes/event-types.js";
 import eventRoutes from "./routes/events.js";
@@ -40,6 +41,7 @@ import {
   StoredEvent,
 } from "./schemas/envelope.js";
 import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
+import { ACTIVITY_COMPONENTS } from "./schemas/delivery-activity.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { REPLAY_COMPONENTS } from "./schemas/replay.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
@@ -69,6 +71,7 @@ const components = (config: Config) => [
   ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
+  ...ACTIVITY_COMPONENTS,
   ...REPLAY_COMPONENTS,
   Liveness,
   Readiness,
@@ -116,6 +119,7 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
       await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
+      await v1.register(activityRoutes);
       await v1.register(replayRoutes);
     },
     { prefix: "/v1" },
