@@ -117,7 +117,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "404 for an unknown subscriber.",
         params: Params,
         body: ref(BulkRedeliver),
-        response: { 202: ref(BulkRedeliverResult), ...errorResponses(400, 401, 403, 404, 414, 415, 503) },
+        response: { 202: ref(BulkRedeliverResult), ...errorResponses(400, 401, 403, 404, 413, 414, 415, 503) },
       },
     },
     async (request, reply) => {
