@@ -24,6 +24,7 @@ import trimmerPlugin from "./plugins/trimmer.js";
 import typeVolumePlugin from "./plugins/type-volume.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
+import activityRoutes from "./routes/activity.js";
 import deliveryRoutes from "./routes/deliveries.js";
 import eventBrowseRoutes from "./routes/event-browse.js";
 import eventTailRoutes from "./routes/event-tail.js";
@@ -46,6 +47,7 @@ import {
 } from "./schemas/envelope.js";
 import { EVENT_BROWSE_COMPONENTS } from "./schemas/event-browse.js";
 import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
+import { ACTIVITY_COMPONENTS } from "./schemas/delivery-activity.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { REPLAY_COMPONENTS } from "./schemas/replay.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
@@ -76,6 +78,7 @@ const components = (config: Config) => [
   ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
+  ...ACTIVITY_COMPONENTS,
   ...REPLAY_COMPONENTS,
   Liveness,
   Readiness,
@@ -127,6 +130,7 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
       await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
+      await v1.register(activityRoutes);
       await v1.register(replayRoutes);
     },
     { prefix: "/v1" },
