@@ -45,7 +45,7 @@ export function SubscriberPage({ name }: { name: string }) {
           </dl>
           <Actions subscriber={s} path={path} onChange={sub.reload} />
           <Section title="Configuration">
-            <Config key={s.updated_at} subscriber={s} path={path} onSaved={sub.reload} />
+            <Config subscriber={s} path={path} onSaved={sub.reload} />
           </Section>
         </>
       )}
