@@ -130,9 +130,10 @@ t.test("the operator console in a real browser, against a real gateway", { skip:
   });
 
   await t.test("events: newest first, markup in payloads as text, an entry with its deliveries", async (t) => {
-    await page.getByRole("link", { name: "Events" }).click();
+    await page.getByRole("link", { name: "Events", exact: true }).click();
     await page.getByRole("heading", { name: "Newest first" }).waitFor();
     const list = page.getByRole("list", { name: "Events, newest first" });
+    await list.getByText(dead, { exact: true }).waitFor();
     const ids = await list.locator("li summary .mono:first-child").allTextContents();
     t.same(ids.slice(0, 2), [dead, delivered], "newest first");
     await list.locator("li").first().locator("summary").click();
@@ -150,12 +151,12 @@ t.test("the operator console in a real browser, against a real gateway", { skip:
   });
 
   await t.test("the live tail appends events as they are ingested (fetch streaming, token in a header)", async (t) => {
-    await page.getByRole("link", { name: "Events" }).click();
+    await page.getByRole("link", { name: "Events", exact: true }).click();
     await page.getByRole("button", { name: "Start live tail" }).click();
     await page.getByRole("status").filter({ hasText: "live" }).waitFor();
     const live = await publish(app, { type: "mission.tail", payload: XSS });
     const tail = page.getByRole("list", { name: "Live events, newest first" });
-    await tail.getByText(live).waitFor({ timeout: 10_000 });
+    await tail.getByText(live, { exact: true }).waitFor({ timeout: 10_000 });
     t.equal(await pwned(), null, "no script ran");
     await checkPage(t, "events");
     await page.getByRole("button", { name: "Stop live tail" }).click();
@@ -170,7 +171,7 @@ t.test("the operator console in a real browser, against a real gateway", { skip:
     });
     t.equal(put.statusCode < 300, true, `registered (${put.statusCode})`);
     await page.getByRole("link", { name: "Event types" }).click();
-    await page.getByRole("cell", { name: "mission.created" }).waitFor();
+    await page.getByRole("cell", { name: "mission.created", exact: true }).waitFor();
     await page.getByText("A mission was created").waitFor();
     await checkPage(t, "event-types");
   });

@@ -67,7 +67,8 @@ export function unnamedControls(page: Page): Promise<string[]> {
 export async function unreachableByTab(page: Page): Promise<{ missed: string[]; noOutline: string[] }> {
   const controls = await page.$$eval("a[href], button:not([disabled]), input, select, textarea, summary", (els) =>
     els
-      .filter((el) => (el as HTMLElement).offsetParent !== null)
+      // Shown controls only: not hidden, and not inside a closed <details>.
+      .filter((el) => el.checkVisibility({ contentVisibilityAuto: true, visibilityProperty: true }))
       .map((el, i) => {
         el.setAttribute("data-tab-probe", String(i));
         return { probe: String(i), html: el.outerHTML.slice(0, 120) };
