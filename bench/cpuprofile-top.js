@@ -6,6 +6,8 @@
  *
  * With the process's CPU µs per request (the bench prints it), shares of the busy time (idle left
  * out) are shown as µs per request instead: what each part of a request costs.
+ * PROFILE_SKIP_S=<s> leaves out the first seconds (start-up and warm-up: compiling schemas and
+ * modules is not per-request work).
  */
 import { readFileSync } from "node:fs";
 
@@ -19,8 +21,12 @@ const profile = JSON.parse(readFileSync(file, "utf8"));
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map();
 const dt = profile.timeDeltas;
+const skipUs = Number(process.env.PROFILE_SKIP_S ?? 0) * 1e6;
+let elapsed = 0;
 for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i];
+  elapsed += dt[i] ?? 0;
+  if (elapsed < skipUs) continue;
   self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0));
 }
 const perRequest = Number(perRequestArg ?? 0);

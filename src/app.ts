@@ -9,11 +9,12 @@ import type { Config } from "./config.js";
 import { frameworkErrors, installErrorHandling } from "./errors.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authHook } from "./plugins/auth.js";
-import { installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
+import { childLoggerFactory, installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
 import consolePlugin from "./plugins/console.js";
 import docsPlugin from "./plugins/docs.js";
+import eventTailPlugin from "./plugins/event-tail.js";
 import eventTypesPlugin from "./plugins/event-types.js";
 import ingestMetricsPlugin from "./plugins/ingest-metrics.js";
 import ledgerRetentionPlugin from "./plugins/ledger-retention.js";
@@ -21,9 +22,14 @@ import loadSheddingPlugin from "./plugins/load-shedding.js";
 import redisPlugin from "./plugins/redis.js";
 import replaysPlugin from "./plugins/replays.js";
 import trimmerPlugin from "./plugins/trimmer.js";
+import typeVolumePlugin from "./plugins/type-volume.js";
 import { installValidators } from "./plugins/validation.js";
 import webhookClientPlugin from "./plugins/webhook-client.js";
+import activityRoutes from "./routes/activity.js";
 import deliveryRoutes from "./routes/deliveries.js";
+import eventBrowseRoutes from "./routes/event-browse.js";
+import eventTailRoutes from "./routes/event-tail.js";
+import eventTypeVolumeRoutes from "./routes/event-type-volume.js";
 import eventTypeRoutes from "./routes/event-types.js";
 import eventRoutes from "./routes/events.js";
 import healthRoutes from "./routes/health.js";
@@ -40,7 +46,9 @@ import {
   EventPage,
   StoredEvent,
 } from "./schemas/envelope.js";
+import { EVENT_BROWSE_COMPONENTS } from "./schemas/event-browse.js";
 import { EVENT_TYPE_COMPONENTS } from "./schemas/event-type.js";
+import { ACTIVITY_COMPONENTS } from "./schemas/delivery-activity.js";
 import { DeadLetterPage } from "./schemas/pages.js";
 import { REPLAY_COMPONENTS } from "./schemas/replay.js";
 import { SUBSCRIBER_COMPONENTS } from "./schemas/subscriber.js";
@@ -67,9 +75,11 @@ const components = (config: Config) => [
   BatchAccepted,
   StoredEvent,
   EventPage,
+  ...EVENT_BROWSE_COMPONENTS,
   ...EVENT_TYPE_COMPONENTS,
   ...SUBSCRIBER_COMPONENTS,
   DeadLetterPage,
+  ...ACTIVITY_COMPONENTS,
   ...REPLAY_COMPONENTS,
   Liveness,
   Readiness,
@@ -80,6 +90,7 @@ export function createFastify(config: Config, logger: boolean | object = { level
   const app = Fastify({
     ...serverOptions(config),
     logger: loggerOptions(logger),
+    childLoggerFactory: childLoggerFactory(),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: "idle",
     // A payload key `__proto__` or `constructor` is data: JSON.parse keeps it as an own property and
@@ -115,9 +126,13 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
     async (v1) => {
       v1.addHook("onRequest", authHook(app.config.tokens));
       await v1.register(eventRoutes);
+      await v1.register(eventBrowseRoutes);
+      await v1.register(eventTailRoutes);
+      await v1.register(eventTypeVolumeRoutes);
       await v1.register(eventTypeRoutes);
       await v1.register(subscriberRoutes);
       await v1.register(deliveryRoutes);
+      await v1.register(activityRoutes);
       await v1.register(replayRoutes);
     },
     { prefix: "/v1" },
@@ -135,6 +150,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
     await app.register(eventTypesPlugin);
     await app.register(dbPlugin, { config });
     await app.register(webhookClientPlugin);
+    await app.register(typeVolumePlugin);
     await registerHttp(app);
     await app.register(trimmerPlugin);
     await app.register(ledgerRetentionPlugin);
@@ -143,6 +159,7 @@ export async function build(config: Config, logger?: boolean | object): Promise<
       await app.register(dispatcherPlugin);
       await app.register(replaysPlugin);
     }
+    await app.register(eventTailPlugin);
     await app.ready();
   } catch (err) {
     await app.close().catch(() => {});

@@ -17,7 +17,7 @@ const answer = (method: string, url: string, status: number, body: unknown) => (
 t.test("a documented answer with a matching body passes", async (t) => {
   t.doesNotThrow(() => assertDocumented(answer("POST", "/v1/events", 202, { id: "x", stream_message_id: "1-0" })));
   t.doesNotThrow(() =>
-    assertDocumented(answer("GET", "/v1/subscribers/billing/deliveries?limit=3", 200, { deliveries: [] })),
+    assertDocumented(answer("GET", "/v1/subscribers/billing/deliveries?limit=3", 200, { deliveries: [], next: null })),
   );
 });
 

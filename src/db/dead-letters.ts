@@ -78,6 +78,8 @@ export interface Redelivery {
   statusCode: number | null;
   error: string | null;
   durationMs: number;
+  /** The event's type, for the delivery log. */
+  eventType?: string | null;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function recordRedelivery(db: Db, letter: DeadLetterRow, r: Redeliv
         subscriberName,
         streamMessageId,
         eventId,
+        eventType: r.eventType ?? null,
         attempt: r.attempt,
         statusCode: r.statusCode,
         error: r.error,

@@ -153,6 +153,8 @@ export const deliveryAttempts = pgTable(
     error: text("error"),
     durationMs: integer("duration_ms").notNull(),
     outcome: text("outcome", { enum: ["delivered", "retry", "dead_lettered"] }).notNull(),
+    /** Null on rows written before migration 0008: adding it without a default left the table as it was. */
+    eventType: text("event_type"),
     at: timestamp("at", { withTimezone: true })
       .notNull()
       .default(sql`now()`),

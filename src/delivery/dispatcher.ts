@@ -61,7 +61,8 @@ interface Running {
 export class Dispatcher {
   readonly consumer = consumerName();
   private readonly deps: WebhookDeps;
-  private readonly watcher: StreamWatcher;
+  /** The process's stream watcher: its consumers wait on it, and so do live tails (plugins/event-tail.ts). */
+  readonly watcher: StreamWatcher;
   private readonly running = new Map<string, Running>();
   /** Subscribers paused because their secrets cannot be opened; each is logged when it enters and leaves. */
   private readonly unreadable = new Set<string>();

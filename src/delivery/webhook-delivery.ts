@@ -84,6 +84,7 @@ export function recordAttempt(deps: WebhookDeps, subscriber: string, record: Att
     subscriberName: subscriber,
     streamMessageId: event.streamMessageId,
     eventId: event.event.id ?? null,
+    eventType: event.event.type,
     attempt: event.attempt,
     statusCode: result?.statusCode ?? null,
     error: result?.kind === "success" ? null : (result?.error ?? error?.message ?? null),

@@ -22,7 +22,7 @@ import { SchemaValidators, type BoundedValidate } from "../schemas/validators.js
 import { closeConnection, requestConnection } from "../stream/connections.js";
 import { layout } from "../stream/keys.js";
 import { checkPartitionCount } from "../stream/layout.js";
-import { Publisher } from "../stream/publisher.js";
+import { Publisher, type PublishResult } from "../stream/publisher.js";
 import { batchTooLarge, ingestBatch, ingestOne, type IngestContext } from "./ingest.js";
 import { admitSchema, type PayloadSchema } from "./payload-schemas.js";
 import { EventTypeRegistry } from "./registry.js";
@@ -188,10 +188,10 @@ export function createEventPublisher<C extends EventSchemas | undefined = undefi
     }
   };
 
-  const published = (r: { eventId: string; streamMessageId: string; replayed: boolean }): PublishedEvent => ({
+  const published = (r: PublishResult): PublishedEvent => ({
     id: r.eventId,
     stream_message_id: r.streamMessageId,
-    replayed: r.replayed,
+    replayed: r.outcome === "replayed",
   });
 
   return {

@@ -9,8 +9,6 @@ import type { PublishResult, Publisher } from "../stream/publisher.js";
 import { fingerprint, prepare, type IngestLimits } from "./prepare.js";
 import { checkTypes, type TypeRules } from "./type-rules.js";
 
-export type IngestOneResult = PublishResult & { replayed: boolean };
-
 /** What ingest appends with and the rules it holds events to. */
 export interface IngestContext {
   publisher: Publisher;
@@ -32,9 +30,10 @@ export async function ingestOne(
   event: EventEnvelope,
   idempotencyKey: string | undefined,
   credential: string,
-): Promise<IngestOneResult> {
+): Promise<PublishResult> {
   const item = prepare(event, ctx.limits, "", new Date());
-  await checkTypes(ctx.types, [event], false);
+  const loading = checkTypes(ctx.types, [event], false);
+  if (loading !== undefined) await loading;
   if (idempotencyKey !== undefined) {
     item.idempotencyKey = idempotencyKey;
     item.keyKind = "key";
@@ -42,12 +41,12 @@ export async function ingestOne(
     item.routingKey ??= idempotencyKey;
     item.fingerprint ??= fingerprint(event);
   }
-  const [result] = await ctx.publisher.publish([item], credential);
-  if (result!.outcome === "conflict") {
+  const result = await ctx.publisher.publishOne(item, credential);
+  if (result.outcome === "conflict") {
     const what = item.keyKind === "key" ? `idempotency key "${idempotencyKey}"` : `event id "${event.id}"`;
     throw new errors.IdempotencyKeyReused(`${what} was already used with a different body in the last 24 h`);
   }
-  return { ...result!, replayed: result!.outcome === "replayed" };
+  return result;
 }
 
 /** Validates the whole batch first (nothing written on any error), then appends it atomically. */
@@ -55,7 +54,7 @@ export async function ingestBatch(
   ctx: IngestContext,
   events: EventEnvelope[],
   credential: string,
-): Promise<IngestOneResult[]> {
+): Promise<PublishResult[]> {
   const { limits } = ctx;
   if (events.length > limits.maxBatch) throw batchTooLarge(events.length, limits.maxBatch);
   const seen = new Map<string, number>();
@@ -71,7 +70,8 @@ export async function ingestBatch(
   }
   const now = new Date();
   const items = events.map((e, i) => prepare(e, limits, `/events/${i}`, now));
-  await checkTypes(ctx.types, events, true);
+  const loading = checkTypes(ctx.types, events, true);
+  if (loading !== undefined) await loading;
   const results = await ctx.publisher.publish(items, credential);
   const conflicts: ErrorDetail[] = results.flatMap((r, i) =>
     r.outcome === "conflict"
@@ -87,5 +87,5 @@ export async function ingestBatch(
     const message = `${conflicts[0]!.path}: an event id was already used with a different body; nothing was appended`;
     throw withDetails(new errors.IdempotencyKeyReused(message), conflicts);
   }
-  return results.map((r) => ({ ...r, replayed: r.outcome === "replayed" }));
+  return results;
 }

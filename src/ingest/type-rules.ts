@@ -93,11 +93,16 @@ class Findings {
 /**
  * Throws UNKNOWN_EVENT_TYPE or PAYLOAD_SCHEMA_MISMATCH for the events that break the rules, naming
  * each (`/events/<i>` in a batch). Loads the registry first if it never was (Redis was down at
- * start): an event is never let through because its schema was not known yet.
+ * start): an event is never let through because its schema was not known yet. Synchronous once
+ * the registry is loaded, which is every request but the first: no promise on the hot path.
  */
-export async function checkTypes(rules: TypeRules, events: readonly EventEnvelope[], batch: boolean): Promise<void> {
+export function checkTypes(
+  rules: TypeRules,
+  events: readonly EventEnvelope[],
+  batch: boolean,
+): Promise<void> | undefined {
+  if (!rules.registry.loaded) return rules.registry.load().then(() => checkTypes(rules, events, batch));
   const { registry, requireRegistered, catalog } = rules;
-  if (!registry.loaded) await registry.load();
   let findings: Findings | undefined;
   for (let i = 0; i < events.length; i++) {
     const { type, payload } = events[i]!;

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyRequest } from "fastify";
+import { createHash, hash } from "node:crypto";
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import type { ApiToken, Scope } from "../config.js";
 import { errors } from "../errors.js";
 
@@ -17,31 +17,32 @@ declare module "fastify" {
   }
 }
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
+// The one-shot hash into a string: a Hash object, or a Buffer out, costs two to four times as much
+// per request (bench/RESULTS.md, issue 13).
+const digest = (s: string) => hash("sha256", s, "base64");
 
 /** 96 bits of a domain-separated digest: unique per token, and nothing to compare a guessed token against. */
 export const credentialId = (token: string) =>
   createHash("sha256").update(`brain-credential:${token}`).digest("base64url").slice(0, 16);
 
 /**
- * Bearer-token check for /v1 routes. Tokens are compared as SHA-256 digests with
- * timingSafeEqual, over every configured token, so timing reveals neither a prefix nor which
- * token matched.
+ * Bearer-token check for /v1 routes. The presented token is looked up by its SHA-256 digest, never
+ * compared itself: how long the lookup takes depends on the digest only, and a digest that shares
+ * a prefix with a token's digest says nothing about the token's characters (finding those would
+ * take a preimage of SHA-256). So timing reveals neither a prefix of a token nor which one matched,
+ * as the per-token constant-time compare this replaced (docs/CONTRACT.md §3).
  */
 export function authHook(tokens: ApiToken[]) {
-  const known = tokens.map((t) => ({ digest: digest(t.token), scopes: t.scopes, id: credentialId(t.token) }));
-  return async (request: FastifyRequest): Promise<void> => {
+  const known = new Map(tokens.map((t) => [digest(t.token), { scopes: t.scopes, id: credentialId(t.token) }]));
+  // Callback style: an async hook costs every request a promise and a microtask hop.
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const header = request.headers.authorization;
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new errors.Unauthorized();
-    const presented = digest(m[1]!);
-    let match: (typeof known)[number] | undefined;
-    for (const t of known) {
-      if (timingSafeEqual(t.digest, presented)) match = t;
-    }
-    if (!match) throw new errors.Unauthorized();
+    const match = m === null ? undefined : known.get(digest(m[1]!));
+    if (match === undefined) return done(new errors.Unauthorized());
     const needed = request.routeOptions.config.scope ?? "admin";
-    if (!match.scopes.has(needed)) throw new errors.Forbidden(needed);
+    if (!match.scopes.has(needed)) return done(new errors.Forbidden(needed));
     request.credentialId = match.id;
+    done();
   };
 }

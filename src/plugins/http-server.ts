@@ -4,7 +4,7 @@
  * closes, `Expect: 100-continue` refused for a body that is too large, and logs that carry no
  * secrets.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { Socket } from "node:net";
 import type { Config } from "../config.js";
@@ -78,6 +78,80 @@ export function loggerOptions(logger: boolean | object): boolean | object {
     ...(logger === true ? {} : logger),
     redact: { paths: REDACT, censor: "[redacted]" },
     serializers: { err: loggable, req: serializeRequest },
+  };
+}
+
+type Level = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+type Bindings = Parameters<FastifyBaseLogger["child"]>[0];
+type PinoLevels = { isLevelEnabled(level: string): boolean };
+
+/**
+ * A request's logger that makes its pino child on its first line at an enabled level. Most
+ * requests log nothing (ingest only its failures), and making the child runs the redaction over
+ * its bindings: about a microsecond per request (bench/RESULTS.md, issue 13).
+ */
+class LazyChild {
+  #made: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+  ) {}
+  get level(): string {
+    return (this.#made ?? this.parent).level;
+  }
+  set level(level: string) {
+    this.#child().level = level;
+  }
+  #child(): FastifyBaseLogger {
+    return (this.#made ??= this.parent.child(this.bindings));
+  }
+  #log(level: Level, args: unknown[]): void {
+    if ((this.parent as FastifyBaseLogger & PinoLevels).isLevelEnabled(level))
+      (this.#child()[level] as (...a: unknown[]) => void)(...args);
+  }
+  child(bindings: Bindings, options?: object): FastifyBaseLogger {
+    return this.#child().child(bindings, options);
+  }
+  fatal(...args: unknown[]): void {
+    this.#log("fatal", args);
+  }
+  error(...args: unknown[]): void {
+    this.#log("error", args);
+  }
+  warn(...args: unknown[]): void {
+    this.#log("warn", args);
+  }
+  info(...args: unknown[]): void {
+    this.#log("info", args);
+  }
+  debug(...args: unknown[]): void {
+    this.#log("debug", args);
+  }
+  trace(...args: unknown[]): void {
+    this.#log("trace", args);
+  }
+  silent(): void {}
+}
+
+/**
+ * Each request's logger (`request.log`). Fastify passes options on every request (ingest's
+ * `{ level: "warn" }`), and a pino child made with options rebuilds its formatters and level
+ * methods. A parent per level is made once here instead, and each request gets a LazyChild of it.
+ */
+export function childLoggerFactory(): NonNullable<FastifyServerOptions["childLoggerFactory"]> {
+  const parents = new WeakMap<FastifyBaseLogger, Map<string, FastifyBaseLogger>>();
+  return (logger, bindings, options) => {
+    // Without a logger (`logger: false`) Fastify's stand-in answers every child with itself.
+    if (typeof (logger as Partial<PinoLevels>).isLevelEnabled !== "function") return logger.child(bindings, options);
+    if (options.serializers !== undefined || options.redact !== undefined || options.msgPrefix !== undefined)
+      return logger.child(bindings, options);
+    const level = options.level;
+    if (level === undefined || level === logger.level) return new LazyChild(logger, bindings) as never;
+    let byLevel = parents.get(logger);
+    if (byLevel === undefined) parents.set(logger, (byLevel = new Map()));
+    let parent = byLevel.get(level);
+    if (parent === undefined) byLevel.set(level, (parent = logger.child({}, { level })));
+    return new LazyChild(parent, bindings) as never;
   };
 }
 

@@ -1,9 +1,12 @@
 /**
  * The ingest instrumentation: events offered by type and outcome, and the time to answer.
- * `app.metrics` exists only in apps made by `build()`, so it is read per request, never here.
+ * Accepted events are counted by the routes (`app.ingestMetrics`), which know each event's
+ * outcome; one hook times every ingest request and counts those refused before or instead of
+ * the handler. `app.metrics` exists only in apps made by `build()`, so it is read on use, never here.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import fp from "fastify-plugin";
+import type { Counter, Histogram } from "prom-client";
 import { boundedLabel } from "../metrics.js";
 
 const ONE = "/v1/events";
@@ -11,55 +14,78 @@ const BATCH = "/v1/events/batch";
 const TYPE_RE = /^[A-Za-z][A-Za-z0-9_.:-]{0,127}$/;
 type IngestBody = { type?: unknown; events?: unknown } | undefined;
 
-/** Counts ingested events by type and outcome, and times ingest requests. */
+export interface IngestMetrics {
+  /** Counts one event of the request that the gateway took: appended, or answered from its key's record. */
+  taken(request: FastifyRequest, type: string, replayed: boolean): void;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    ingestMetrics: IngestMetrics;
+  }
+  interface FastifyRequest {
+    /** Set once the route counted the request's events. */
+    ingestCounted: boolean;
+  }
+}
+
 function instrumentIngest(app: FastifyInstance): void {
   const foldType = boundedLabel(app.config.metricsMaxEventTypes);
-  const typeLabel = (e: unknown) => {
-    const type = (e as { type?: unknown } | null)?.type;
-    return typeof type === "string" && TYPE_RE.test(type) ? foldType(type) : "unknown";
+  // prom-client hashes the label set on every inc and observe; a child per label set does that
+  // once. Nested maps, not a joined key: no string built per request. Both are bounded: folded
+  // types × outcomes, routes × status codes.
+  const counters = new Map<string, Map<string, Counter.Internal>>();
+  const timers = new Map<string, Map<number, Histogram.Internal<"route" | "status">>>();
+  const count = (type: string, outcome: string) => {
+    let byType = counters.get(outcome);
+    if (byType === undefined) counters.set(outcome, (byType = new Map()));
+    let c = byType.get(type);
+    if (c === undefined) byType.set(type, (c = app.metrics.eventsIngested.labels({ type, outcome })));
+    c.inc();
   };
-  // A 202 batch may mix new and replayed events; only its response body tells which.
-  const replayed = new WeakMap<FastifyRequest, boolean[]>();
+  const time = (route: string, status: number, seconds: number) => {
+    let byStatus = timers.get(route);
+    if (byStatus === undefined) timers.set(route, (byStatus = new Map()));
+    let h = byStatus.get(status);
+    if (h === undefined)
+      byStatus.set(status, (h = app.metrics.ingestDuration.labels({ route, status: String(status) })));
+    h.observe(seconds);
+  };
 
-  app.addHook("onSend", async (request, reply, payload) => {
-    if (
-      reply.statusCode === 202 &&
-      request.routeOptions.url === BATCH &&
-      typeof payload === "string" &&
-      payload.includes('"replayed"')
-    ) {
-      const body = JSON.parse(payload) as { results: { replayed?: boolean }[] };
-      replayed.set(
-        request,
-        body.results.map((r) => r.replayed === true),
-      );
-    }
-    return payload;
+  app.decorateRequest("ingestCounted", false);
+  app.decorate<IngestMetrics>("ingestMetrics", {
+    taken(request, type, replayed) {
+      request.ingestCounted = true;
+      // Only types the gateway took take a label slot: refused requests could otherwise fill every
+      // slot with made-up types, and the real ones would fold into `other`. Taken types passed the
+      // envelope schema, so they need no check here.
+      count(foldType(type), replayed ? "replayed" : "accepted");
+      // Per-type volume for GET /v1/activity/event-types: appended events only, not replays.
+      if (!replayed) app.typeVolume.count(type, 1);
+    },
   });
 
-  app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
+  // Callback style: an async hook costs every request a promise and a microtask hop.
+  app.addHook("onResponse", (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const route = request.routeOptions.url;
-    if (request.method !== "POST" || (route !== ONE && route !== BATCH)) return;
-    const m = app.metrics;
+    if (request.method !== "POST" || (route !== ONE && route !== BATCH)) return done();
     const status = reply.statusCode;
-    m.ingestDuration.observe({ route, status: String(status) }, reply.elapsedTime / 1000);
+    time(route, status, reply.elapsedTime / 1000);
+    if (request.ingestCounted) return done();
     const outcome =
       status === 202 ? "accepted" : status === 200 ? "replayed" : status === 503 ? "unavailable" : "rejected";
     const body = request.body as IngestBody;
     // Requests refused before their body was parsed (auth, media type, size, shedding) count once as `unknown`.
     const events =
       route === ONE ? (body === undefined ? null : [body]) : Array.isArray(body?.events) ? body.events : null;
-    if (events === null) {
-      m.eventsIngested.inc({ type: "unknown", outcome });
-      return;
-    }
-    // Only types the gateway took take a label slot: refused requests could otherwise fill every
-    // slot with made-up types, and the real ones would fold into `other`.
-    const counted = outcome === "accepted" || outcome === "replayed";
-    const flags = replayed.get(request);
-    events.forEach((e, i) =>
-      m.eventsIngested.inc({ type: counted ? typeLabel(e) : "unknown", outcome: flags?.[i] ? "replayed" : outcome }),
-    );
+    if (events === null) count("unknown", outcome);
+    else
+      for (const e of events) {
+        const type = (e as { type?: unknown } | null)?.type;
+        const taken = outcome === "accepted" || outcome === "replayed";
+        count(taken && typeof type === "string" && TYPE_RE.test(type) ? foldType(type) : "unknown", outcome);
+      }
+    done();
   });
 }
 

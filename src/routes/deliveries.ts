@@ -1,9 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { redeliver, type RedeliverContext } from "../delivery/redeliver.js";
+import { ATTEMPT_SCAN_LIMIT } from "../db/delivery-attempts.js";
+import { BULK_REDELIVER_CONCURRENCY, redeliver, redeliverMany, type RedeliverContext } from "../delivery/redeliver.js";
 import { errorResponses, ref, StreamId } from "../schemas/common.js";
+import { EventTypeName } from "../schemas/envelope.js";
 import { DeadLetterCursor, DeadLetterPage } from "../schemas/pages.js";
-import { DeliveryList, RedeliverResult, SubscriberName } from "../schemas/subscriber.js";
+import {
+  BulkRedeliver,
+  BulkRedeliverResult,
+  DeliveryCursor,
+  DeliveryList,
+  MAX_BULK_REDELIVER,
+  RedeliverResult,
+  SubscriberName,
+} from "../schemas/subscriber.js";
 import { listDeadLetters, listDeliveries } from "../subscribers/history.js";
 
 const security = [{ bearerAuth: [] }];
@@ -35,14 +45,28 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: "listSubscriberDeliveries",
         summary: "Delivery log of a subscriber",
         description:
-          "Delivery attempts, newest first: status code or error, duration and outcome (`delivered`, `retry`, " +
-          "`dead_lettered`).",
+          "Delivery attempts, newest first: event type, status code or error, duration and outcome (`delivered`, " +
+          "`retry`, `dead_lettered`). `outcome` and `event_type` keep only matching attempts; `next`, passed as " +
+          "`before`, continues with older ones. A filtered page looks at no more than " +
+          `${ATTEMPT_SCAN_LIMIT.toLocaleString("en")} attempts, so it can hold fewer than \`limit\` (even none) ` +
+          "and still have a `next`. Attempts logged before the log recorded event types have `event_type` null " +
+          "and never match `event_type`.",
         params: Params,
-        querystring: Limit,
+        querystring: Type.Object({
+          ...Limit.properties,
+          outcome: Type.Optional(
+            Type.Union([Type.Literal("delivered"), Type.Literal("retry"), Type.Literal("dead_lettered")]),
+          ),
+          event_type: Type.Optional(EventTypeName),
+          before: Type.Optional(DeliveryCursor),
+        }),
         response: { 200: ref(DeliveryList), ...errorResponses(400, 401, 403, 404, 414, 503) },
       },
     },
-    async (request) => listDeliveries(app.db, request.params.name, request.query.limit ?? 50),
+    async (request) => {
+      const { limit = 50, outcome, event_type: eventType, before } = request.query;
+      return listDeliveries(app.db, request.params.name, { limit, outcome, eventType, before });
+    },
   );
 
   app.get(
@@ -71,6 +95,34 @@ const deliveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { limit = 50, unresolved = false, cursor } = request.query;
       return listDeadLetters(app.db, request.params.name, { limit, unresolvedOnly: unresolved, cursor });
+    },
+  );
+
+  app.post(
+    "/subscribers/:name/dead-letters/redeliver",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        operationId: "redeliverDeadLetters",
+        summary: "Redeliver several dead letters",
+        description:
+          `Up to ${MAX_BULK_REDELIVER} dead letters, each exactly as one redeliver does it (one new signed attempt, ` +
+          `recorded in the deliveries log; an internal consumer's are queued), at most ${BULK_REDELIVER_CONCURRENCY} ` +
+          "at once, answered when all were made: a slow receiver makes this take up to " +
+          `${MAX_BULK_REDELIVER / BULK_REDELIVER_CONCURRENCY} × its \`timeout_ms\`. \`results\` follow the order ` +
+          "of `stream_message_ids`; an id without a dead letter, or whose event is no longer stored, gets the " +
+          "`code` one redeliver would answer (`NOT_FOUND`, `CONFLICT`) and the others are still attempted. " +
+          "404 for an unknown subscriber.",
+        params: Params,
+        body: ref(BulkRedeliver),
+        response: { 202: ref(BulkRedeliverResult), ...errorResponses(400, 401, 403, 404, 413, 414, 415, 503) },
+      },
+    },
+    async (request, reply) => {
+      const results = await redeliverMany(ctx(), request.params.name, request.body.stream_message_ids);
+      return reply.code(202).send({ results });
     },
   );
 

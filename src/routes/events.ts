@@ -1,14 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { batchTooLarge, ingestBatch, ingestOne, type IngestContext } from "../ingest/ingest.js";
-import { errors, redisFailure, withDetails } from "../errors.js";
-import { errorResponses, ref, withHeaders, StreamId } from "../schemas/common.js";
-import { Accepted, BatchAccepted, BatchRequest, envelopeRef, EventPage } from "../schemas/envelope.js";
-import { decodeEntry, rangePage, type RawRange } from "../stream/entries.js";
-import { qualifyId } from "../stream/ids.js";
-
-/** Bytes of events one page of GET /v1/events holds at most (always at least one event). */
-export const EVENT_PAGE_MAX_BYTES = 1024 * 1024;
+import { errorResponses, ref, withHeaders } from "../schemas/common.js";
+import { Accepted, BatchAccepted, BatchRequest, envelopeRef } from "../schemas/envelope.js";
 
 const security = [{ bearerAuth: [] }];
 
@@ -23,7 +17,7 @@ const IdempotencyHeaders = Type.Object({
   ),
 });
 
-/** POST /v1/events, POST /v1/events/batch and GET /v1/events. */
+/** POST /v1/events and POST /v1/events/batch (browsing is routes/event-browse.ts). */
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxEnvelopeBytes: app.config.maxEnvelopeBytes, maxBatch: app.config.maxBatch };
   let context: IngestContext | undefined;
@@ -71,7 +65,9 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const key = request.headers["idempotency-key"];
       const r = await ingestOne(ctx(), request.body, key, request.credentialId);
-      if (r.replayed) reply.code(200).header("idempotent-replayed", "true");
+      const replayed = r.outcome === "replayed";
+      app.ingestMetrics.taken(request, request.body.type, replayed);
+      if (replayed) reply.code(200).header("idempotent-replayed", "true");
       else reply.code(202);
       return { id: r.eventId, stream_message_id: r.streamMessageId };
     },
@@ -108,84 +104,17 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const results = await ingestBatch(ctx(), request.body.events, request.credentialId);
+      const { events } = request.body;
+      const results = await ingestBatch(ctx(), events, request.credentialId);
+      results.forEach((r, i) => app.ingestMetrics.taken(request, events[i]!.type, r.outcome === "replayed"));
       reply.code(202);
       return {
         results: results.map((r) =>
-          r.replayed
+          r.outcome === "replayed"
             ? { id: r.eventId, stream_message_id: r.streamMessageId, replayed: true }
             : { id: r.eventId, stream_message_id: r.streamMessageId },
         ),
       };
-    },
-  );
-
-  app.get(
-    "/events",
-    {
-      config: { scope: "admin" },
-      schema: {
-        tags: ["events"],
-        operationId: "listEvents",
-        summary: "Browse the stream",
-        description:
-          "Entries oldest first, strictly after the `after` stream id. With several partitions " +
-          "(BRAIN_STREAM_PARTITIONS) the stream is browsed partition by partition, each oldest first, and ids carry " +
-          "their partition (`3:1732640000000-0`). Entries without meta show the default meta. " +
-          "A page holds at most `limit` events and about 1 MiB of them (always at least one); continue with " +
-          "`after` = `next`.",
-        security,
-        querystring: Type.Object({
-          after: Type.Optional(StreamId),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "100 when absent" })),
-        }),
-        response: { 200: ref(EventPage), ...errorResponses(400, 401, 403, 503) },
-      },
-    },
-    async (request, reply) => {
-      const { after, limit = 100 } = request.query;
-      const start =
-        after === undefined ? { partition: app.keys.partitions[0]!, id: undefined } : app.keys.locate(after);
-      if (start === null) {
-        const shape = app.keys.partitions.length === 1 ? "<ms>-<seq>" : "<partition>:<ms>-<seq>";
-        throw withDetails(new errors.InvalidRequest(`after must be a stream id of this stream, ${shape}`), [
-          {
-            path: "/after",
-            message: `does not name an entry of a stream with ${app.keys.partitions.length} partition(s)`,
-          },
-        ]);
-      }
-      const events: string[] = [];
-      let next: string | null = null;
-      try {
-        // Partition by partition, each oldest first; `next` carries the partition (stream/ids.ts).
-        let bytes = 0;
-        for (const part of app.keys.partitions.slice(start.partition.index)) {
-          if (events.length >= limit || (events.length > 0 && bytes >= EVENT_PAGE_MAX_BYTES)) break;
-          const cursor = part === start.partition ? start.id : undefined;
-          const budget = Math.max(1, EVENT_PAGE_MAX_BYTES - bytes);
-          const largest = app.config.maxEnvelopeBytes;
-          const entries: RawRange = await rangePage(
-            app.redis,
-            part.stream,
-            cursor,
-            limit - events.length,
-            budget,
-            largest,
-          );
-          for (const [id, fields] of entries) {
-            const qualified = qualifyId(app.keys.partitions.length, part.index, id);
-            const d = decodeEntry(qualified, fields);
-            if (d) events.push(`{"stream_message_id":${JSON.stringify(qualified)},"event":${d.json}}`);
-            bytes += fields.reduce((n, f) => n + Buffer.byteLength(f), 0);
-            next = qualified;
-          }
-        }
-      } catch (cause) {
-        throw redisFailure(cause);
-      }
-      const page = `{"events":[${events.join(",")}],"next":${JSON.stringify(next)}}`;
-      return reply.type("application/json; charset=utf-8").send(page as never);
     },
   );
 };

@@ -192,6 +192,9 @@ export const Delivery = Type.Object(
   {
     stream_message_id: StreamId,
     event_id: Type.Union([Type.String(), Type.Null()]),
+    event_type: Type.Union([Type.String(), Type.Null()], {
+      description: "the event's type; null on attempts logged before the log recorded it",
+    }),
     attempt: Type.Integer(),
     status_code: Type.Union([Type.Integer(), Type.Null()]),
     error: Type.Union([Type.String(), Type.Null()]),
@@ -202,8 +205,21 @@ export const Delivery = Type.Object(
   { $id: "Delivery", description: "One delivery attempt." },
 );
 
+/** Where a page of the delivery log continues: an attempt's id, opaque to clients. */
+export const DeliveryCursor = Type.String({
+  pattern: "^[1-9][0-9]{0,14}$",
+  description: "the `next` of the previous page",
+});
+
 export const DeliveryList = Type.Object(
-  { deliveries: Type.Array(Type.Unsafe<Static<typeof Delivery>>(Type.Ref("Delivery"))) },
+  {
+    deliveries: Type.Array(Type.Unsafe<Static<typeof Delivery>>(Type.Ref("Delivery"))),
+    next: Type.Union([DeliveryCursor, Type.Null()], {
+      description:
+        "pass as `before` for the next (older) page; null when nothing older is left to look at. With a filter a " +
+        "page may hold fewer than `limit` attempts (even none) and still have a `next`",
+    }),
+  },
   { $id: "DeliveryList", description: "Delivery attempts, newest first." },
 );
 
@@ -257,6 +273,58 @@ export const RedeliverResult = Type.Object(
   { $id: "RedeliverResult", description: "The outcome of the one attempt made." },
 );
 
+/** Most dead letters one bulk redeliver takes. */
+export const MAX_BULK_REDELIVER = 100;
+
+export const BulkRedeliver = Type.Object(
+  {
+    stream_message_ids: Type.Array(StreamId, {
+      minItems: 1,
+      maxItems: MAX_BULK_REDELIVER,
+      uniqueItems: true,
+      description: `the dead letters to redeliver, 1–${MAX_BULK_REDELIVER}, each once`,
+    }),
+  },
+  { $id: "BulkRedeliver", additionalProperties: false },
+);
+export type BulkRedeliver = Static<typeof BulkRedeliver>;
+
+export const BulkRedeliverItem = Type.Object(
+  {
+    stream_message_id: StreamId,
+    outcome: Type.Optional(RedeliverResult.properties.outcome),
+    attempt: Type.Optional(RedeliverResult.properties.attempt),
+    status_code: Type.Optional(RedeliverResult.properties.status_code),
+    error: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: "with `outcome`: the attempt's error, as for one redeliver; without: why none was made",
+      }),
+    ),
+    code: Type.Optional(
+      Type.Union([Type.Literal("NOT_FOUND"), Type.Literal("CONFLICT")], {
+        description:
+          "set when no attempt was made: `NOT_FOUND` (no dead letter for this id) or `CONFLICT` (its event is no " +
+          "longer stored), the codes one redeliver answers with",
+      }),
+    ),
+  },
+  {
+    $id: "BulkRedeliverItem",
+    description: "What one redeliver of the list brought: an attempt (`outcome`…) or why none was made (`code`).",
+  },
+);
+export type BulkRedeliverItem = Static<typeof BulkRedeliverItem>;
+
+export const BulkRedeliverResult = Type.Object(
+  {
+    results: Type.Array(Type.Unsafe<BulkRedeliverItem>(Type.Ref("BulkRedeliverItem")), {
+      description: "one per requested id, in the order given",
+    }),
+  },
+  { $id: "BulkRedeliverResult" },
+);
+export type BulkRedeliverResult = Static<typeof BulkRedeliverResult>;
+
 /** Registered as components (see COMPONENTS in app.ts); SubscriberStats before the schemas that `$ref` it. */
 export const SUBSCRIBER_COMPONENTS = [
   CreateSubscriber,
@@ -270,4 +338,7 @@ export const SUBSCRIBER_COMPONENTS = [
   DeliveryList,
   DeadLetter,
   RedeliverResult,
+  BulkRedeliver,
+  BulkRedeliverItem,
+  BulkRedeliverResult,
 ];

@@ -81,46 +81,6 @@ export async function rangeAfter(
   return (await redis.xrange(stream, after === undefined ? "-" : `(${after}`, "+", "COUNT", count)) as RawRange;
 }
 
-/** Bytes of the values of a raw entry: what it costs to send it on. */
-const entryBytes = ([, fields]: [string, string[]]) => fields.reduce((n, f) => n + Buffer.byteLength(f), 0);
-
-/** Entries read at most per XRANGE of a page: bounds what one read can fetch beyond the byte budget. */
-const PAGE_CHUNK = 100;
-
-/**
- * Entries after `after`, oldest first: at most `count`, and at most `maxBytes` of them (at least
- * one, whatever its size). Read in chunks sized by the largest entry of the previous chunk,
- * starting from `largest` (an upper bound of an entry's size), so a page of big entries fetches
- * little more than it returns.
- */
-export async function rangePage(
-  redis: RedisClient,
-  stream: string,
-  after: string | undefined,
-  count: number,
-  maxBytes: number,
-  largest: number,
-): Promise<RawRange> {
-  const page: RawRange = [];
-  let bytes = 0;
-  let cursor = after;
-  while (page.length < count) {
-    const room = Math.max(1, Math.floor((maxBytes - bytes) / largest));
-    const want = Math.min(count - page.length, PAGE_CHUNK, room);
-    const chunk = await rangeAfter(redis, stream, cursor, want);
-    for (const entry of chunk) {
-      const size = entryBytes(entry);
-      if (page.length > 0 && bytes + size > maxBytes) return page;
-      page.push(entry);
-      bytes += size;
-    }
-    if (chunk.length < want) return page;
-    cursor = chunk[chunk.length - 1]![0];
-    largest = Math.max(1, ...chunk.map(entryBytes));
-  }
-  return page;
-}
-
 /** The stored entry `id`, decoded; null when it is no longer in the stream. */
 export async function readEntry(redis: RedisClient, stream: string, id: string): Promise<DecodedEntry | null> {
   const [entry] = (await redis.xrange(stream, id, id)) as RawRange;

@@ -33,6 +33,9 @@
  *   stream because ingest, which enforces it, needs nothing but Redis (docs/CONTRACT.md §6).
  * - `<meta>:event-types:version` (integer): INCRed in the same script as every change of the
  *   registry; each process polls it (one GET a second) and reloads the hash when it moved.
+ * - `<meta>:volume:<minute>` (hash with a TTL of 25 h, minute = Unix ms / 60,000): events accepted
+ *   in that minute, event type → count, summed over every process (stream/type-volume.ts). In
+ *   `<meta>`'s slot, so one pipeline reads a day of them.
  */
 import calculateSlot from "cluster-key-slot";
 import { parseQualifiedId } from "./ids.js";
@@ -61,6 +64,7 @@ export interface StreamKeys {
   subscribersChanged: string;
   eventTypes: string;
   eventTypesVersion: string;
+  typeVolume(minute: number): string;
 }
 
 /** Consumer group of a subscriber: its name, which docs/CONTRACT.md §3 restricts to `[a-z0-9_-]`. */
@@ -111,6 +115,7 @@ export function streamKeys(stream: string, partitions = 1, tagged = partitions >
     subscribersChanged: `${meta}:subscribers:changed`,
     eventTypes: `${meta}:event-types`,
     eventTypesVersion: `${meta}:event-types:version`,
+    typeVolume: (minute) => `${meta}:volume:${minute}`,
   };
 }
 

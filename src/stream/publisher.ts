@@ -141,14 +141,10 @@ export class Publisher {
    * queued XADDs (a Command and a promise each).
    */
   async publish(items: PublishItem[], credential = ""): Promise<PublishResult[]> {
-    if (this.holdReason !== null) {
-      throw Object.assign(new errors.StreamUnavailable(), {
-        message: `the event stream is unavailable: ${this.holdReason}`,
-      });
-    }
+    this.checkHold();
     // Events without a routing key go to one partition per request, taken in turn: they still
     // spread over the partitions, and a batch of them is one script, as on one Redis.
-    const free = this.partitions === 1 ? 0 : (this.turn = (this.turn + 1) % this.partitions);
+    const free = this.nextFree();
     const partitionFor = (item: PublishItem) =>
       item.routingKey === undefined ? free : partitionOf(item.routingKey, this.partitions);
     // One partition (every single-event request, and any one-partition stream): no grouping.
@@ -189,6 +185,45 @@ export class Publisher {
       throw err;
     }
     return results;
+  }
+
+  /**
+   * `publish` of one item, as most requests are, without the arrays and the grouping. An item with
+   * no key and no replicas to wait for is one XADD: nothing to check, nothing to translate.
+   */
+  async publishOne(item: PublishItem, credential = ""): Promise<PublishResult> {
+    this.checkHold();
+    const p = item.routingKey === undefined ? this.nextFree() : partitionOf(item.routingKey, this.partitions);
+    const part = this.keys.partitions[p]!;
+    if (item.idempotencyKey !== undefined || this.minReplicas > 0) {
+      const reply = await this.write(part, [item], credential);
+      return this.result(p, item, reply[0]!);
+    }
+    let id: string;
+    try {
+      id = (await this.redis.xadd(part.stream, "*", "event", item.json))!;
+    } catch (cause) {
+      throw redisFailure(cause);
+    }
+    return {
+      outcome: "created",
+      streamMessageId: qualifyId(this.partitions, p, id),
+      eventId: item.eventId,
+      fingerprint: "",
+    };
+  }
+
+  private checkHold(): void {
+    if (this.holdReason !== null) {
+      throw Object.assign(new errors.StreamUnavailable(), {
+        message: `the event stream is unavailable: ${this.holdReason}`,
+      });
+    }
+  }
+
+  /** The partition for a request whose events have no routing key. */
+  private nextFree(): number {
+    return this.partitions === 1 ? 0 : (this.turn = (this.turn + 1) % this.partitions);
   }
 
   /** Refuses every write with 503 and `reason` until called with null (plugins/redis.ts: the layout check). */
@@ -265,17 +300,12 @@ export class Publisher {
   /** One partition's items in one script (or one XADD), confirmed by replicas when asked. */
   private async write(part: PartitionKeys, items: PublishItem[], credential: string): Promise<Reply> {
     try {
-      if (this.minReplicas === 0) return await this.append(part, items, credential, this.redis);
-      return await this.replicated(part, items, credential);
+      if (this.minReplicas > 0) return await this.replicated(part, items, credential);
+      return toReply(items, await this.queue(part, items, credential, this.redis));
     } catch (cause) {
       if ((cause as Error).name === "FastifyError") throw cause;
       throw redisFailure(cause);
     }
-  }
-
-  /** The partition's write on the connection; resolves with its reply. */
-  private append(part: PartitionKeys, items: PublishItem[], credential: string, target: RedisClient): Promise<Reply> {
-    return Promise.resolve(this.queue(part, items, credential, target)).then((raw) => toReply(items, raw));
   }
 
   /**

@@ -3,9 +3,9 @@
  * attempts and its dead letters.
  */
 import type { Static } from "typebox";
-import type { Executor } from "../db/client.js";
+import type { Db, Executor } from "../db/client.js";
 import { deadLetterPage } from "../db/dead-letters.js";
-import { recentAttempts } from "../db/delivery-attempts.js";
+import { attemptPage, type AttemptOutcome } from "../db/delivery-attempts.js";
 import { getSubscriberRow } from "../db/subscribers.js";
 import { errors } from "../errors.js";
 import type { DeadLetterPage } from "../schemas/pages.js";
@@ -16,20 +16,30 @@ async function assertExists(db: Executor, name: string): Promise<void> {
   if (!(await getSubscriberRow(db, name))) throw new errors.NotFound(`no subscriber named ${name}`);
 }
 
-/** The newest `limit` delivery attempts, newest first; 404 when the subscriber is unknown. */
-export async function listDeliveries(db: Executor, name: string, limit: number): Promise<Static<typeof DeliveryList>> {
-  const [, rows] = await Promise.all([assertExists(db, name), recentAttempts(db, name, limit)]);
+/**
+ * A page of delivery attempts, newest first, optionally of one outcome or event type, and the
+ * cursor of the next page (db/delivery-attempts.ts attemptPage); 404 when the subscriber is unknown.
+ */
+export async function listDeliveries(
+  db: Db,
+  name: string,
+  query: { limit: number; before?: string; outcome?: AttemptOutcome; eventType?: string },
+): Promise<Static<typeof DeliveryList>> {
+  const before = query.before === undefined ? undefined : Number(query.before);
+  const [, page] = await Promise.all([assertExists(db, name), attemptPage(db, name, { ...query, before })]);
   return {
-    deliveries: rows.map((r) => ({
-      stream_message_id: r.streamMessageId,
-      event_id: r.eventId,
+    deliveries: page.rows.map((r) => ({
+      stream_message_id: r.stream_message_id,
+      event_id: r.event_id,
+      event_type: r.event_type,
       attempt: r.attempt,
-      status_code: r.statusCode,
+      status_code: r.status_code,
       error: r.error,
-      duration_ms: r.durationMs,
+      duration_ms: r.duration_ms,
       outcome: r.outcome,
-      at: r.at.toISOString(),
+      at: new Date(r.at_ms).toISOString(),
     })),
+    next: page.next,
   };
 }
 
