@@ -117,6 +117,24 @@ t.test("the operator console in a real browser, against a real gateway", { skip:
       });
       t.same(letters.json().dead_letters, [], "the dead letter is resolved");
       await page.getByText("No unresolved dead letters.").waitFor();
+
+      // The attempt log filtered by outcome, each attempt with its event type.
+      await page.getByLabel("Outcome").selectOption("dead_lettered");
+      await page.getByRole("button", { name: "Filter attempts" }).click();
+      const log = page.getByRole("table", { name: "Delivery attempts" });
+      await page.waitForFunction(() => {
+        const rows = [...document.querySelectorAll("table[aria-label='Delivery attempts'] tbody tr")];
+        return rows.length > 0 && rows.every((r) => r.classList.contains("outcome-dead_lettered"));
+      });
+      const rows = log.getByRole("row").filter({ hasText: dead });
+      await rows.first().waitFor();
+      t.equal(await log.getByRole("row").filter({ hasText: delivered }).count(), 0, "only dead-lettered attempts");
+      t.match(await rows.first().textContent(), "mission.created", "each attempt shows its event type");
+      // The per-minute chart (reloaded: it refreshes every 15 s) counts the dead-lettered attempt.
+      await page.reload();
+      const chart = page.getByRole("img", { name: /^Attempts per minute/ });
+      await chart.waitFor();
+      t.match(await chart.getAttribute("aria-label"), /[1-9]\d* delivered, [1-9]\d* retried, 1 dead-lettered/);
       await checkPage(t, "subscriber");
     },
   );

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, enc, query } from "./api.js";
-import type { BulkRedelivered, DeadLetterPage, Redelivered } from "./types.js";
+import type { BulkRedeliverResult, DeadLetterPage, Redelivered } from "./types.js";
 import { confirmed, ErrorNote, Json, Time } from "./ui.js";
 import { useLoad } from "./use-load.js";
 
@@ -28,7 +28,7 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
   const bulk = () => {
     const ids = [...selected];
     if (!confirmed(`Redeliver ${ids.length} dead letter(s) now?`)) return;
-    api<BulkRedelivered>("POST", `${path}/dead-letters/redeliver`, { stream_message_ids: ids }).then(
+    api<BulkRedeliverResult>("POST", `${path}/dead-letters/redeliver`, { stream_message_ids: ids }).then(
       (r) => done(r.results.map((x) => describe(x.stream_message_id, x.outcome, x.status_code, x.error))),
       setError,
     );
