@@ -14,7 +14,10 @@
  *   `/catalog`) run inside other applications: beside the entry at the top, importing only
  *   node: built-ins, typebox, uuid and src/schemas, and imported by no layer of the server but the
  *   package entry (src/index.ts, src/embedded), except for types from src/catalog/types.ts (the
- *   in-process publisher is typed by a catalog, and a type import leaves nothing at run time).
+ *   in-process publisher is typed by a catalog, and a type import leaves nothing at run time);
+ * - the console (src/console, a browser bundle) imports preact and eventsource-parser, and of the
+ *   server and typebox only types (its schemas); it renders payloads as text (no dangerouslySetInnerHTML, no
+ *   innerHTML) and never opens an EventSource (it cannot send the token in a header).
  */
 import js from "@eslint/js";
 import globals from "globals";
@@ -148,6 +151,51 @@ function sdkImportRules() {
   };
 }
 
+/** The browser console's rules: see the file comment. */
+const CONSOLE = {
+  files: ["src/console/**"],
+  languageOptions: { globals: { ...globals.browser } },
+  rules: {
+    "@typescript-eslint/no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          {
+            regex: "^(?!preact(/|$)|eventsource-parser$|typebox$|\\.)",
+            message: "The console bundles preact and eventsource-parser only (keep it under its size budget).",
+          },
+          {
+            regex: "^typebox$",
+            allowTypeImports: true,
+            message: "The console types its data from the server's schemas; typebox itself stays out of the bundle.",
+          },
+          {
+            regex: "^\\.\\./",
+            allowTypeImports: true,
+            message: "The console runs in the browser: of the server it may import types only.",
+          },
+        ],
+      },
+    ],
+    "no-restricted-syntax": [
+      "error",
+      {
+        selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']",
+        message: "Render payloads as text nodes: markup in an event must show as characters.",
+      },
+      {
+        selector: "Identifier[name='EventSource']",
+        message: "EventSource cannot send the Authorization header: read the tail with fetch (tail.ts).",
+      },
+    ],
+    "no-restricted-properties": [
+      "error",
+      ...["innerHTML", "outerHTML"].map((property) => ({ property, message: "Render text, never markup." })),
+      { object: "document", property: "write", message: "Render text, never markup." },
+    ],
+  },
+};
+
 const restrict = (syntax, properties) => ({
   "no-restricted-syntax": ["error", ...syntax],
   "no-restricted-properties": ["error", ...properties],
@@ -182,6 +230,7 @@ export default tseslint.config(
     ignores: [PUBLISHER, SCRIPTS, BASELINE, ...LEGACY_LISTS],
     rules: restrict([...xaddName, ...xaddLua, ...legacySyntax], xaddProperties),
   },
+  CONSOLE,
   { files: [PUBLISHER, BASELINE], rules: restrict(legacySyntax, []) },
   { files: [SCRIPTS], rules: restrict([...xaddName, ...legacySyntax], xaddProperties) },
   { files: LEGACY_LISTS, rules: restrict([...xaddName, ...xaddLua], xaddProperties) },

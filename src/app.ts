@@ -12,6 +12,7 @@ import { authHook } from "./plugins/auth.js";
 import { childLoggerFactory, installServerHooks, loggerOptions, serverOptions } from "./plugins/http-server.js";
 import dbPlugin from "./plugins/db.js";
 import dispatcherPlugin from "./plugins/dispatcher.js";
+import consolePlugin from "./plugins/console.js";
 import docsPlugin from "./plugins/docs.js";
 import eventTailPlugin from "./plugins/event-tail.js";
 import eventTypesPlugin from "./plugins/event-types.js";
@@ -116,6 +117,7 @@ export async function registerHttp(app: FastifyInstance): Promise<void> {
   // Shedding first: its onRequest hook must cover every route registered after it.
   await app.register(loadSheddingPlugin);
   await app.register(docsPlugin);
+  await app.register(consolePlugin);
   // After docs (so /metrics is in the OpenAPI document), before the routes it instruments.
   await app.register(ingestMetricsPlugin);
   await app.register(metricsRoutes);

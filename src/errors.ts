@@ -54,6 +54,11 @@ export const errors = {
   NotReplicated: createError("NOT_REPLICATED", "%s", 503),
   Overloaded: createError("OVERLOADED", "the gateway is overloaded; retry later", 503),
   ShuttingDown: createError("SHUTTING_DOWN", "the gateway is shutting down; retry on another instance", 503),
+  ConsoleNotBuilt: createError(
+    "CONSOLE_NOT_BUILT",
+    "the console is not built into this gateway: run `npm run build` (it writes dist/console)",
+    404,
+  ),
 } as const;
 
 const CATALOGUE = new Set<string>(Object.values(errors).map((make) => new make().code));
