@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import fp from "fastify-plugin";
-import type { Counter, Histogram } from "prom-client";
 import { boundedLabel } from "../metrics.js";
 
 const ONE = "/v1/events";
@@ -31,26 +30,9 @@ declare module "fastify" {
 
 function instrumentIngest(app: FastifyInstance): void {
   const foldType = boundedLabel(app.config.metricsMaxEventTypes);
-  // prom-client hashes the label set on every inc and observe; a child per label set does that
-  // once. Nested maps, not a joined key: no string built per request. Both are bounded: folded
-  // types × outcomes, routes × status codes.
-  const counters = new Map<string, Map<string, Counter.Internal>>();
-  const timers = new Map<string, Map<number, Histogram.Internal<"route" | "status">>>();
-  const count = (type: string, outcome: string) => {
-    let byType = counters.get(outcome);
-    if (byType === undefined) counters.set(outcome, (byType = new Map()));
-    let c = byType.get(type);
-    if (c === undefined) byType.set(type, (c = app.metrics.eventsIngested.labels({ type, outcome })));
-    c.inc();
-  };
-  const time = (route: string, status: number, seconds: number) => {
-    let byStatus = timers.get(route);
-    if (byStatus === undefined) timers.set(route, (byStatus = new Map()));
-    let h = byStatus.get(status);
-    if (h === undefined)
-      byStatus.set(status, (h = app.metrics.ingestDuration.labels({ route, status: String(status) })));
-    h.observe(seconds);
-  };
+  const count = (type: string, outcome: string) => app.metrics.eventsIngested.inc({ type, outcome });
+  const time = (route: string, status: number, seconds: number) =>
+    app.metrics.ingestDuration.observe({ route, status: String(status) }, seconds);
 
   app.decorateRequest("ingestCounted", false);
   app.decorate<IngestMetrics>("ingestMetrics", {
