@@ -25,10 +25,13 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
       (r) => done([describe(id, r.outcome, r.status_code, r.error)]),
       setError,
     );
+  const rows = list.data?.dead_letters ?? [];
+  // Only what the list still shows: a selected letter resolved meanwhile (elsewhere, then dropped
+  // by a refresh) would otherwise be sent to the receiver again.
+  const chosen = rows.map((d) => d.stream_message_id).filter((id) => selected.has(id));
   const bulk = () => {
-    const ids = [...selected];
-    if (!confirmed(`Redeliver ${ids.length} dead letter(s) now?`)) return;
-    api<BulkRedeliverResult>("POST", `${path}/dead-letters/redeliver`, { stream_message_ids: ids }).then(
+    if (!confirmed(`Redeliver ${chosen.length} dead letter(s) now?`)) return;
+    api<BulkRedeliverResult>("POST", `${path}/dead-letters/redeliver`, { stream_message_ids: chosen }).then(
       (r) => done(r.results.map((x) => describe(x.stream_message_id, x.outcome, x.status_code, x.error))),
       setError,
     );
@@ -38,7 +41,6 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
     if (!next.delete(id)) next.add(id);
     setSelected(next);
   };
-  const rows = list.data?.dead_letters ?? [];
   return (
     <>
       <ErrorNote error={list.error ?? error} />
@@ -51,8 +53,8 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
         <p>No unresolved dead letters.</p>
       ) : (
         <>
-          <button type="button" disabled={selected.size === 0} onClick={bulk}>
-            Redeliver selected ({selected.size})
+          <button type="button" disabled={chosen.length === 0} onClick={bulk}>
+            Redeliver selected ({chosen.length})
           </button>
           <table class="grid" aria-label="Dead letters">
             <thead>

@@ -71,7 +71,11 @@ export function SubscriberPage({ name }: { name: string }) {
 function Actions({ subscriber: s, path, onChange }: { subscriber: Subscriber; path: string; onChange: () => void }) {
   const [error, setError] = useState<Error>();
   const [secret, setSecret] = useState<string>();
-  const run = (action: () => Promise<unknown>) => action().then(onChange, (e: Error) => setError(e));
+  const run = (action: () => Promise<unknown>) =>
+    action().then(
+      () => (setError(undefined), onChange()),
+      (e: Error) => setError(e),
+    );
   const toggle = () => {
     if (s.enabled && !confirmed(`Disable ${s.name}? Its deliveries stop until it is enabled again.`)) return;
     run(() => api("PATCH", path, { enabled: !s.enabled }));
