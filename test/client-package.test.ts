@@ -29,7 +29,14 @@ import { call } from "./helpers/gateway.js";
 import { spawnGateway } from "./helpers/processes.js";
 
 const run = promisify(execFile);
-const SOURCES = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md"];
+const SOURCES = [
+  "package.json",
+  "package-lock.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "vite.config.ts",
+  "README.md",
+];
 const DIRS = ["src", "drizzle", "openapi", "docs"];
 
 const PROGRAM = `
