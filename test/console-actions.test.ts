@@ -167,7 +167,12 @@ t.test("the console's actions in a real browser, against a real gateway", { skip
 
     const bulk = page.getByRole("button", { name: /^Redeliver selected/ });
     t.ok(await bulk.isDisabled(), "nothing selected: the bulk button is disabled");
-    for (const id of ids) await page.getByLabel(`Select ${id}`).check();
+    const all = page.getByLabel("Select all dead letters");
+    await all.check();
+    for (const id of ids) t.ok(await page.getByLabel(`Select ${id}`).isChecked(), `select all: ${id}`);
+    await all.uncheck();
+    t.ok(await bulk.isDisabled(), "select all, again: nothing selected");
+    await all.check();
     t.equal(await bulk.textContent(), "Redeliver selected (4)");
 
     // Another operator redelivers one of them meanwhile: the refreshed list drops it, and so does

@@ -18,8 +18,10 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
     list.reload();
     onChange();
   };
-  const describe = (id: string, outcome?: string, status?: number | null, err?: string | null) =>
-    `${id}: ${outcome ?? "failed"}${status ? ` (HTTP ${status})` : ""}${err ? `: ${err}` : ""}`;
+  // `code` is why no attempt was made (NOT_FOUND, CONFLICT: a bulk item the gateway skipped).
+  const describe = (id: string, outcome?: string, status?: number | null, err?: string | null, code?: string) =>
+    `${id}: ${outcome ?? (code ? `not sent (${code})` : "failed")}` +
+    `${status ? ` (HTTP ${status})` : ""}${err ? `: ${err}` : ""}`;
   const redeliver = (id: string) =>
     api<Redelivered>("POST", `${path}/dead-letters/${enc(id)}/redeliver`, {}).then(
       (r) => done([describe(id, r.outcome, r.status_code, r.error)]),
@@ -32,10 +34,12 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
   const bulk = () => {
     if (!confirmed(`Redeliver ${chosen.length} dead letter(s) now?`)) return;
     api<BulkRedeliverResult>("POST", `${path}/dead-letters/redeliver`, { stream_message_ids: chosen }).then(
-      (r) => done(r.results.map((x) => describe(x.stream_message_id, x.outcome, x.status_code, x.error))),
+      (r) => done(r.results.map((x) => describe(x.stream_message_id, x.outcome, x.status_code, x.error, x.code))),
       setError,
     );
   };
+  const allChosen = rows.length > 0 && chosen.length === rows.length;
+  const toggleAll = () => setSelected(allChosen ? new Set() : new Set(rows.map((d) => d.stream_message_id)));
   const toggle = (id: string) => {
     const next = new Set(selected);
     if (!next.delete(id)) next.add(id);
@@ -59,7 +63,14 @@ export function DeadLetters({ path, onChange }: { path: string; onChange: () => 
           <table class="grid" aria-label="Dead letters">
             <thead>
               <tr>
-                <th scope="col">Select</th>
+                <th scope="col">
+                  <input
+                    type="checkbox"
+                    aria-label="Select all dead letters"
+                    checked={allChosen}
+                    onChange={toggleAll}
+                  />
+                </th>
                 <th scope="col">Stream id</th>
                 <th scope="col">Reason</th>
                 <th scope="col">Attempts</th>
