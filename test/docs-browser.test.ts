@@ -1,39 +1,17 @@
 import t from "tap";
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { existsSync } from "node:fs";
 import { buildApp } from "./helpers/app.js";
-import { ROOT } from "./helpers/env.js";
-
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
-/** Gitignored; CI keeps it as the test output. */
-const OUTPUT = join(ROOT, "test-output");
+import { launch, noBrowser, screenshot } from "./helpers/browser.js";
 
 t.test(
   "the docs page renders the events and subscribers operations with their schemas in a real browser",
   {
-    skip: existsSync(CHROMIUM)
-      ? false
-      : `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) to run this test`,
+    skip: noBrowser,
   },
   async (t) => {
     const { app } = await buildApp(t, { BRAIN_ROLE: "api", BRAIN_TRIM_INTERVAL_MS: "0" });
     const base = await app.listen({ port: 0, host: "127.0.0.1" });
-    // Flags for a closed network, as root, in a container (see the machine notes).
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    t.teardown(() => browser.close());
+    const browser = await launch(t);
     const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
     const external: string[] = [];
     page.on("request", (r) => {
@@ -71,9 +49,7 @@ t.test(
     const models = await page.textContent("section.models");
     for (const name of ["EventEnvelope", "ErrorBody"]) t.match(models, name, `schema ${name}`);
 
-    mkdirSync(OUTPUT, { recursive: true });
-    const shot = join(OUTPUT, "docs.png");
-    await page.screenshot({ path: shot, fullPage: true });
+    const shot = await screenshot(page, "docs.png");
     t.ok(existsSync(shot), `screenshot saved to ${shot}`);
     t.same(external, [], "every asset is served by the gateway (no CDN)");
   },

@@ -1,5 +1,5 @@
 /**
- * Debian's chromium driven by playwright-core, launched as test/docs-browser.test.ts launches it,
+ * Debian's chromium driven by playwright-core, launched for a closed network (the docs and console tests),
  * and the checks every console page gets: accessible names, keyboard reach, visible focus.
  */
 import { existsSync, mkdirSync } from "node:fs";
