@@ -7,8 +7,11 @@
  * Scenarios, each measured with autocannon in a process of its own (bench/load.js):
  *   single  POST /v1/events with one envelope (no id, no Idempotency-Key: every request appends)
  *   batch   POST /v1/events/batch with 100 envelopes vs. a baseline doing 100 XADDs in one pipeline
+ * For single events a third server runs, the floor (bench/floor-ingest.js): the baseline plus the
+ * checks the gateway must keep, at their cheapest; it tells the cost of those checks from the
+ * gateway's own overhead.
  *
- * Both servers run as child processes for the whole run. Every scenario is warmed up once per
+ * The servers run as child processes for the whole run. Every scenario is warmed up once per
  * server, then measured in BENCH_ROUNDS rounds, alternating which server goes first (the box is
  * noisy: medians over interleaved runs give a steadier ratio than one long run each).
  * Streams are unlinked between runs so both servers always append to a small stream.
@@ -56,6 +59,7 @@ const TARGETS = { single: { ratio: 0.95, cpuRatio: 1.1, p99Ms: 10 }, batch: { ra
 const run = new BenchRun("ingest");
 const GATEWAY_STREAM = `${run.keyPrefix}:gateway`;
 const BASELINE_STREAM = `${run.keyPrefix}:baseline`;
+const FLOOR_STREAM = `${run.keyPrefix}:floor`;
 
 // Envelopes without an id: the gateway assigns one and appends every time.
 const SINGLE_BODY = JSON.stringify(envelope());
@@ -106,6 +110,13 @@ async function main() {
       "/health",
     );
 
+    const floor = await startServer(
+      "floor",
+      [...BASELINE_NODE_ARGS, "bench/floor-ingest.js"],
+      { REDIS_URL, BENCH_STREAM: FLOOR_STREAM, BENCH_TOKEN: run.token },
+      "/health",
+    );
+
     const targets = {
       gateway: {
         proc: gateway,
@@ -115,6 +126,12 @@ async function main() {
         batch: "/v1/events/batch",
       },
       baseline: { proc: baseline, stream: BASELINE_STREAM, headers: {}, single: "/events", batch: "/events/batch" },
+      floor: {
+        proc: floor,
+        stream: FLOOR_STREAM,
+        headers: { authorization: `Bearer ${run.token}` },
+        single: "/events",
+      },
     };
 
     // Sanity: both answer 202 and append, and the gateway validates (a bad envelope is refused).
@@ -184,13 +201,16 @@ async function main() {
         };
       };
       console.log(`## ${scenario}${scenario === "batch" ? ` (${BATCH_SIZE} events per request)` : ""}`);
-      await run("baseline", WARMUP);
-      await run("gateway", WARMUP);
-      const rows = { gateway: [], baseline: [] };
+      // The floor (bench/floor-ingest.js) serves single events only.
+      const servers = scenario === "single" ? ["baseline", "floor", "gateway"] : ["baseline", "gateway"];
+      for (const name of servers) await run(name, WARMUP);
+      const rows = { gateway: [], baseline: [], floor: [] };
       const ratios = [];
       const cpuRatios = [];
+      const floorCpuRatios = [];
       for (let round = 0; round < ROUNDS && !run.interrupted; round++) {
-        const order = round % 2 === 0 ? ["baseline", "gateway"] : ["gateway", "baseline"];
+        // Each server goes first in turn: a round's first run meets the box at its least warm.
+        const order = servers.map((_, i) => servers[(i + round) % servers.length]);
         const res = {};
         for (const name of order) {
           await new Promise((r) => setTimeout(r, 500));
@@ -199,12 +219,15 @@ async function main() {
         }
         ratios.push(res.gateway.events / res.baseline.events);
         cpuRatios.push(res.gateway.cpuUs / res.baseline.cpuUs);
+        if (res.floor) floorCpuRatios.push(res.floor.cpuUs / res.baseline.cpuUs);
         const line = (n) =>
           `${n} ${fmt(res[n].reqs)} req/s ${fmt(res[n].events)} ev/s p50 ${res[n].p50} ms p99 ${res[n].p99} ms ` +
           `cpu/req ${fmt(res[n].cpuUs)} µs (redis ${fmt(res[n].redisCpuUs)} µs) rss ${fmt(res[n].rss)} MB`;
-        console.log(
-          `  round ${round + 1}: ${line("baseline")} | ${line("gateway")} | ratio ${ratios.at(-1).toFixed(3)}`,
-        );
+        const floorLine = res.floor
+          ? ` | ${line("floor")} (${(res.floor.events / res.baseline.events).toFixed(3)})`
+          : "";
+        const ratio = ratios.at(-1).toFixed(3);
+        console.log(`  round ${round + 1}: ${line("baseline")}${floorLine} | ${line("gateway")} | ratio ${ratio}`);
       }
       const agg = (name) => {
         const rs = rows[name];
@@ -231,7 +254,8 @@ async function main() {
         (target.p99Ms === undefined || g.p99 < target.p99Ms) &&
         g.bad === 0;
       allMet &&= met;
-      summary.push({ scenario, g, b, ratio, cpuRatio, ratios, target, met });
+      const f = rows.floor.length > 0 ? agg("floor") : null;
+      summary.push({ scenario, g, b, f, ratio, cpuRatio, floorCpuRatio: median(floorCpuRatios), ratios, target, met });
     }
 
     console.log(
@@ -239,11 +263,8 @@ async function main() {
         "server CPU µs/req | Redis CPU µs/req | max RSS MB | non-2xx+errors |",
     );
     console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (const { scenario, g, b } of summary) {
-      for (const [name, x] of [
-        ["baseline", b],
-        ["gateway", g],
-      ]) {
+    for (const { scenario, g, b, f } of summary) {
+      for (const [name, x] of [["baseline", b], ...(f ? [["floor", f]] : []), ["gateway", g]]) {
         console.log(
           `| ${scenario} | ${name} | ${fmt(x.reqs)} | ${fmt(x.events)} | ${x.p50} | ${x.p99} / ${x.worstP99} | ` +
             `${fmt(x.cpuUs)} | ${fmt(x.redisCpuUs)} | ${fmt(x.rss)} | ${x.bad} |`,
@@ -251,7 +272,13 @@ async function main() {
       }
     }
     console.log("");
-    for (const { scenario, g, ratio, cpuRatio, ratios, target, met } of summary) {
+    for (const { scenario, g, b, f, floorCpuRatio, ratio, cpuRatio, ratios, target, met } of summary) {
+      if (f)
+        console.log(
+          `${scenario} floor (the required checks at the least): ${(f.events / b.events).toFixed(3)} × baseline ` +
+            `req/s, CPU/req ${floorCpuRatio.toFixed(3)} × baseline; ` +
+            `gateway CPU/req ${(g.cpuUs / f.cpuUs).toFixed(3)} × floor`,
+        );
       const cpu =
         target.cpuRatio === undefined
           ? ""
