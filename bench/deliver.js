@@ -75,7 +75,8 @@ const LATENCY_SECONDS = Number(env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_WARMUP = Number(env.BENCH_LATENCY_WARMUP ?? 1);
 const LATENCY_BATCH = Number(env.BENCH_LATENCY_BATCH ?? 10);
 
-const TARGETS = { ratio: 0.7, p99Ms: 20, rssMb: 200 };
+// Issue 13: delivery stays ≥ 0.9 × its bare baseline while ingest gets leaner.
+const TARGETS = { ratio: 0.9, p99Ms: 20, rssMb: 200 };
 /** Events per POST /v1/events/batch while preloading (the gateway's default BRAIN_MAX_BATCH). */
 const PRELOAD_BATCH = 500;
 /** A run fails when the receiver sees no new event for this long. */

@@ -21,7 +21,8 @@
  *   BENCH_SCENARIOS=single,batch   BENCH_LOG_LEVEL=info (the gateway's LOG_LEVEL; info is its default)
  *   BENCH_GATEWAY_ENV="K=V K2=V2"  (more gateway environment, e.g. BRAIN_MAX_EVENT_LOOP_DELAY_MS=0)
  *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  (added to the node flags of `npm start`;
- *     read the profile with `node bench/cpuprofile-top.js <file>`), BENCH_BASELINE_NODE_ARGS likewise
+ *     read the profile with `node bench/cpuprofile-top.js <file>`),
+ *     BENCH_BASELINE_NODE_ARGS likewise (baseline and floor)
  *   REDIS_URL=redis://127.0.0.1:6379  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL)
  *
  * Uses its own database (created and dropped here) and its own stream keys (deleted at the end).
