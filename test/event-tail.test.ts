@@ -168,6 +168,48 @@ t.test("with 4 partitions a tail sends (ms, seq, partition) order and resumes fr
   resumed.close();
 });
 
+t.test("an entry is sent only once no other partition can still get an id before it", async (t) => {
+  const { app } = await buildApp(t, { BRAIN_ROLE: "api", BRAIN_STREAM_PARTITIONS: "2" });
+  const port = await listen(app);
+  const tail = await openTail(port);
+  const redis = new Redis(REDIS_URL);
+  t.teardown(() => redis.quit());
+  // Ids set by hand, 0.6 s ahead of Redis's clock, stand in for two appends in one millisecond:
+  // the higher partition's first, then the lower partition's, with a smaller id.
+  const [seconds, micros] = await redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const ms = now + 600;
+  const stored = (n: number) =>
+    JSON.stringify({
+      id: `held-${n}`,
+      type: "mission.created",
+      source: "test",
+      target: null,
+      payload: { n },
+      timestamp: new Date().toISOString(),
+      meta: { schema_version: 1, producer: "test", source_module: "tail" },
+    });
+  const [low, high] = app.keys.partitions.map((p) => p.stream);
+  // eslint-disable-next-line no-restricted-properties -- an id set by hand, which the Publisher never does
+  await redis.xadd(high!, `${ms}-5`, "event", stored(1));
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(tail.events(), [], "held while another partition could still get a smaller id");
+  // eslint-disable-next-line no-restricted-properties -- as above
+  await redis.xadd(low!, `${ms}-1`, "event", stored(0));
+  await eventually(() => tail.events().length === 2, 5000, "both, once the clocks passed");
+  t.same(
+    tail.events().map((e) => e.id),
+    [`0:${ms}-1`, `1:${ms}-5`],
+    "in id order: a resume after the first event cannot miss the second",
+  );
+  // An id far ahead of the clocks (set by hand, or masters' clocks apart) is not held for long.
+  const far = now + 60_000;
+  // eslint-disable-next-line no-restricted-properties -- as above
+  await redis.xadd(high!, `${far}-0`, "event", stored(2));
+  await eventually(() => tail.events().length === 3, 900, "an entry a minute ahead, within a second");
+  tail.close();
+});
+
 t.test("a comment heartbeat comes every 15 s on an idle tail", { timeout: 40_000 }, async (t) => {
   const { app } = await buildApp(t, { BRAIN_ROLE: "api" });
   const tail = await openTail(await listen(app));

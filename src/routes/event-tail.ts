@@ -20,9 +20,10 @@ const eventTailRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "A `text/event-stream` of new entries, optionally of one exact `type`: for each, `id: <stream id>`, " +
           '`event: event` and `data: {"stream_message_id":…,"event":{…}}`. It resumes strictly after the ' +
           "`Last-Event-ID` header (or the `after` query parameter, the header winning), else starts after the " +
-          "newest entry. With several partitions, events come in (milliseconds, sequence, partition) order, and a " +
-          "resume can miss an entry appended to a lower partition in the very millisecond of the last event " +
-          `received. A comment line (\`: heartbeat\`) comes every ${HEARTBEAT_MS / 1000} s. A client that lets ` +
+          "newest entry. With several partitions, events come in (milliseconds, sequence, partition) order; an " +
+          "entry is sent once the Redis clock of every partition has passed its millisecond (held at most 1 s), so " +
+          "a resume misses nothing unless ids run more than 1 s ahead of a clock. " +
+          `A comment line (\`: heartbeat\`) comes every ${HEARTBEAT_MS / 1000} s. A client that lets ` +
           `more than ${OVERFLOW_BYTES / 1024 / 1024} MiB wait unread is sent \`event: overflow\` and the response ` +
           "ends: reconnect with Last-Event-ID. The response also ends when the gateway shuts down. At most " +
           `${MAX_TAILS} tails are open per gateway process (more: 503 \`OVERLOADED\`). The bearer token goes in ` +

@@ -6,6 +6,7 @@
  */
 import type { Result } from "ioredis";
 import type { RedisClient } from "./connections.js";
+import type { RawRange } from "./entries.js";
 
 /**
  * brainPublish: idempotent appends, atomic with their idempotency records, so two racing
@@ -56,6 +57,16 @@ const APPEND = `
 local out = {}
 for i = 1, #ARGV do out[i] = redis.call('XADD', KEYS[1], '*', 'event', ARGV[i]) end
 return out`;
+
+/**
+ * brainTailRead: an XRANGE and the server's clock in one step, for the live tail (tail.ts). An
+ * entry appended after this read gets an id of at least that clock's millisecond (XADD * takes
+ * the later of the clock and the stream's last id).
+ * KEYS[1] stream. ARGV: start, count. Reply: {seconds, microseconds, entries}.
+ */
+const TAIL_READ = `
+local now = redis.call('TIME')
+return {now[1], now[2], redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}`;
 
 /**
  * brainCreateGroup: XGROUP CREATE with ENTRIESREAD set to the stream's entries-added when starting
@@ -222,6 +233,7 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     brainPublish(numKeys: number, ...args: string[]): Result<[0 | 1 | 2 | 3, string][], Context>;
     brainAppend(stream: string, ...json: string[]): Result<string[], Context>;
+    brainTailRead(stream: string, start: string, count: number): Result<[string, string, RawRange], Context>;
     brainCreateGroup(stream: string, group: string, start: string): Result<"OK", Context>;
     brainOwnClaim(
       stream: string,
@@ -251,6 +263,7 @@ declare module "ioredis" {
 const SCRIPTS: Record<string, [string, number | undefined]> = {
   brainPublish: [PUBLISH, undefined],
   brainAppend: [APPEND, 1],
+  brainTailRead: [TAIL_READ, 1],
   brainCreateGroup: [CREATE_GROUP, 1],
   brainOwnClaim: [OWN_CLAIM, 1],
   brainDeleteIdleConsumers: [DELETE_IDLE_CONSUMERS, 1],
