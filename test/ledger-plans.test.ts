@@ -4,7 +4,8 @@
  * still empty (before its first ANALYZE); that plan then serves the connection for its lifetime.
  * An index led by subscriber_name looked as good as the unique key to such a plan, and the dedup
  * probe scanned all of the subscriber's rows for every id (bench:deliver: 245 µs of Postgres CPU
- * per delivered event). The query texts below are those of src/db/processed-events.ts.
+ * per delivered event). The query texts below are those of src/db/processed-events.ts and, for the
+ * dead-letter prune, src/db/dead-letters.ts.
  */
 import postgres from "postgres";
 import t from "tap";
@@ -58,5 +59,32 @@ t.test("plans cached on an empty ledger stay index probes once it holds rows", a
     newest.map((n) => [n["Node Type"], n["Index Name"]]),
     [["Index Only Scan", "processed_events_stream_order_idx"]],
     "the NOGROUP recovery reads one tuple of the stream-order index",
+  );
+});
+
+t.test("the dead-letter prune seeks letters past their age instead of scanning the table", async (t) => {
+  const url = await createTestDatabase(t);
+  await runMigrations(url);
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  t.teardown(() => sql.end({ timeout: 1 }));
+  await sql`insert into subscribers (name, kind, event_types) values ('s', 'internal', '{*}')`;
+  // 20,000 letters over the last 20 days, 1 % resolved: a prune that runs regularly finds few.
+  await sql`insert into dead_letters (subscriber_name, stream_message_id, reason, attempts, failed_at, resolved_at)
+    select 's', '1764000000000-' || i, 'gone', 1, now() - i * interval '86 seconds',
+      case when i % 100 = 0 then now() - i * interval '80 seconds' end
+    from generate_series(1, 20000) as i`;
+  await sql`analyze dead_letters`;
+  // The text src/db/dead-letters.ts pruneDeadLetters builds, with a cutoff 19 days back.
+  const cutoff = new Date(Date.now() - 19 * 86_400_000).toISOString();
+  const [row] = await sql.unsafe(
+    `explain (format json) select "id" from "dead_letters" where ("dead_letters"."redeliver_requested_at" is null
+      and coalesce("dead_letters"."resolved_at", "dead_letters"."failed_at") < $1::timestamptz) limit 5000`,
+    [cutoff],
+  );
+  const plan = (row!["QUERY PLAN"] as [{ Plan: PlanNode }])[0].Plan;
+  t.same(
+    scans(plan).map((n) => n["Index Name"]),
+    ["dead_letters_prune_idx"],
+    "an index range over coalesce(resolved_at, failed_at)",
   );
 });
