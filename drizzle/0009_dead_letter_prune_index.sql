@@ -1,1 +1,1 @@
-CREATE INDEX "dead_letters_prune_idx" ON "dead_letters" USING btree (coalesce("resolved_at", "failed_at")) WHERE "dead_letters"."redeliver_requested_at" IS NULL;
+CREATE INDEX IF NOT EXISTS "dead_letters_prune_idx" ON "dead_letters" USING btree (coalesce("resolved_at", "failed_at")) WHERE "dead_letters"."redeliver_requested_at" IS NULL;
