@@ -8,13 +8,14 @@
 import t from "tap";
 import calculateSlot from "cluster-key-slot";
 import { Cluster } from "ioredis";
-import { ADMIN_TOKEN, PUBLISH_TOKEN, testEnv, unique } from "./helpers/env.js";
-import { PROCESS_ENV } from "./helpers/delivery.js";
+import { PUBLISH_TOKEN, testEnv, unique } from "./helpers/env.js";
+import { eventually, PROCESS_ENV } from "./helpers/delivery.js";
 import { call, tally } from "./helpers/gateway.js";
-import { auth, envelope } from "./helpers/http.js";
+import { envelope } from "./helpers/http.js";
 import { spawnGateway } from "./helpers/processes.js";
 import { startReceiver, type Receiver } from "./helpers/receiver.js";
 import { startCluster } from "./helpers/redis-cluster.js";
+import { openTail } from "./helpers/tail.js";
 import { partitionTag } from "../src/stream/keys.js";
 
 const PARTITIONS = 16;
@@ -152,26 +153,9 @@ t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two su
   t.test("a live tail sends every partition's new events once, in id order, and resumes from one id", async (t) => {
     // Its own stream and an API-only process: the subscribers above never see these events.
     const api = await spawnGateway(t, { ...env, BRAIN_ROLE: "api", BRAIN_STREAM: unique("cl-tail") });
-    const open = async (lastEventId?: string) => {
-      const headers: Record<string, string> = { ...auth(ADMIN_TOKEN) };
-      if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
-      const abort = new AbortController();
-      const res = await fetch(`${api.url}/v1/events/tail`, { headers, signal: abort.signal });
-      t.equal(res.status, 200);
-      const ids: string[] = [];
-      void (async () => {
-        let buffer = "";
-        for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
-          buffer += chunk;
-          for (let end; (end = buffer.indexOf("\n\n")) >= 0; buffer = buffer.slice(end + 2)) {
-            const id = /^id: (.*)$/m.exec(buffer.slice(0, end));
-            if (id) ids.push(id[1]!);
-          }
-        }
-      })().catch(() => {});
-      return { ids, close: () => abort.abort() };
-    };
-    const tail = await open();
+    const port = Number(new URL(api.url).port);
+    const tail = await openTail(port);
+    t.equal(tail.res.statusCode, 200);
     const sent = await Promise.all(
       Array.from({ length: 48 }, async (_, i) => {
         const res = await call(api.url, "POST", "/v1/events", envelope({ ordering_key: `k${i}` }), PUBLISH_TOKEN);
@@ -179,21 +163,26 @@ t.test("a 16-partition stream on Redis Cluster, delivered exactly once to two su
       }),
     );
     t.ok(new Set(sent.map((id) => id.split(":")[0])).size > 8, "spread over the partitions");
-    for (let i = 0; i < 100 && tail.ids.length < sent.length; i++) await new Promise((r) => setTimeout(r, 50));
-    t.same([...tail.ids].sort(), [...sent].sort(), "each new event once");
+    await eventually(() => tail.events().length >= sent.length, 5000, "every event on the tail");
+    const ids = tail.events().map((e) => e.id);
+    t.same([...ids].sort(), [...sent].sort(), "each new event once");
     const order = (id: string) => {
       const [partition, ms, seq] = id.split(/[:-]/).map(Number);
       return [ms!, seq!, partition!];
     };
-    const sorted = [...tail.ids].sort((x, y) => {
+    const sorted = [...ids].sort((x, y) => {
       const [a, b] = [order(x), order(y)];
       return a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
     });
-    t.same(tail.ids, sorted, "in (ms, seq, partition) order");
+    t.same(ids, sorted, "in (ms, seq, partition) order");
     tail.close();
-    const resumed = await open(tail.ids[20]);
-    for (let i = 0; i < 100 && resumed.ids.length < sent.length - 21; i++) await new Promise((r) => setTimeout(r, 50));
-    t.same(resumed.ids, tail.ids.slice(21), "a resume sends exactly the rest");
+    const resumed = await openTail(port, "", { "last-event-id": ids[20]! });
+    await eventually(() => resumed.events().length >= sent.length - 21, 5000, "the rest");
+    t.same(
+      resumed.events().map((e) => e.id),
+      ids.slice(21),
+      "a resume sends exactly the rest",
+    );
     resumed.close();
   });
 

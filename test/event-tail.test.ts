@@ -5,7 +5,6 @@
  */
 import t from "tap";
 import type { FastifyInstance } from "fastify";
-import { request, type IncomingMessage } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
@@ -14,71 +13,12 @@ import { createSubscriber, eventually, FAST_ENV, publish } from "./helpers/deliv
 import { ADMIN_TOKEN, PUBLISH_TOKEN, REDIS_URL } from "./helpers/env.js";
 import { auth } from "./helpers/http.js";
 import { startReceiver } from "./helpers/receiver.js";
+import { openTail } from "./helpers/tail.js";
 import { MAX_TAILS } from "../src/plugins/event-tail.js";
-
-interface Frame {
-  id?: string;
-  event?: string;
-  data?: string;
-  comment?: string;
-}
-
-interface Tail {
-  res: IncomingMessage;
-  frames: Frame[];
-  events(): { id: string; body: { stream_message_id: string; event: Record<string, unknown> } }[];
-  ended: Promise<void>;
-  close(): void;
-}
-
-function parse(block: string): Frame {
-  const frame: Frame = {};
-  for (const line of block.split("\n")) {
-    if (line.startsWith(":")) frame.comment = line.slice(1).trim();
-    const m = /^(id|event|data): (.*)$/.exec(line);
-    if (m) frame[m[1] as "id" | "event" | "data"] = m[2];
-  }
-  return frame;
-}
 
 async function listen(app: FastifyInstance): Promise<number> {
   await app.listen({ port: 0, host: "127.0.0.1" });
   return (app.server.address() as AddressInfo).port;
-}
-
-/** Opens a tail with a real HTTP client; resolves once the response head came. */
-function openTail(port: number, query = "", headers: Record<string, string> = {}): Promise<Tail> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      port,
-      host: "127.0.0.1",
-      path: `/v1/events/tail${query}`,
-      headers: { ...auth(ADMIN_TOKEN), ...headers },
-    });
-    req.on("error", reject);
-    req.on("response", (res) => {
-      const frames: Frame[] = [];
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          frames.push(parse(buffer.slice(0, end)));
-          buffer = buffer.slice(end + 2);
-        }
-      });
-      const ended = new Promise<void>((done) => res.on("close", done));
-      resolve({
-        res,
-        frames,
-        events: () => frames.filter((f) => f.event === "event").map((f) => ({ id: f.id!, body: JSON.parse(f.data!) })),
-        ended,
-        close: () => req.destroy(),
-      });
-    });
-    req.end();
-  });
 }
 
 t.test("a tail streams new events as SSE frames, filters by type and resumes after Last-Event-ID", async (t) => {
